@@ -1,0 +1,285 @@
+//! `Disk`: the database's page files as the buffer pool and the WAL see them.
+//!
+//! A `Disk` owns the I/O backend, the ledger and the table of open files. It turns page ids
+//! into byte offsets, charges every I/O to the ledger, and refuses all further work once a
+//! sync has failed (after a failed fsync the kernel may have dropped the dirty pages, so a
+//! retry that "succeeds" proves nothing: the lesson of PostgreSQL's 2018 fsyncgate).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use parking_lot::RwLock;
+
+use crate::aligned_buf::AlignedBuf;
+use crate::error::{Error, Result};
+use crate::io::{CompletionSink, IoBackend, IoCompletion, IoFile, IoOp, IoRequest, OpenOptions};
+use crate::ledger::{FileId, IoCause, Ledger};
+use crate::page::{PageId, PageSize, verify_page};
+
+/// The most files one `Disk` keeps open.
+pub const DISK_FILES_MAX: usize = 1 << 16;
+
+struct DiskFile {
+    io: Arc<IoFile>,
+    name: String,
+    /// Pages the file logically has: on disk, or allocated in memory and not yet written.
+    page_count: AtomicU64,
+}
+
+/// The page files of one database, the backend that reads and writes them, and the ledger.
+pub struct Disk {
+    backend: Arc<dyn IoBackend>,
+    ledger: Arc<Ledger>,
+    page_size: PageSize,
+    direct: bool,
+    files: RwLock<Vec<Option<Arc<DiskFile>>>>,
+    poisoned: AtomicBool,
+    poisoned_by: RwLock<Option<PathBuf>>,
+}
+
+impl std::fmt::Debug for Disk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Disk")
+            .field("backend", &self.backend.name())
+            .field("page_size", &self.page_size)
+            .field("direct", &self.direct)
+            .finish()
+    }
+}
+
+impl Disk {
+    /// A disk over `backend`, charging I/O to `ledger`; files are opened with `O_DIRECT` if
+    /// `direct`.
+    pub fn new(
+        backend: Arc<dyn IoBackend>,
+        ledger: Arc<Ledger>,
+        page_size: PageSize,
+        direct: bool,
+    ) -> Arc<Disk> {
+        Arc::new(Disk {
+            backend,
+            ledger,
+            page_size,
+            direct,
+            files: RwLock::new(Vec::new()),
+            poisoned: AtomicBool::new(false),
+            poisoned_by: RwLock::new(None),
+        })
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &Arc<dyn IoBackend> {
+        &self.backend
+    }
+
+    /// The ledger every I/O is charged to.
+    pub fn ledger(&self) -> &Arc<Ledger> {
+        &self.ledger
+    }
+
+    /// The page size of every file.
+    pub fn page_size(&self) -> PageSize {
+        self.page_size
+    }
+
+    /// Opens (or with `create`, creates) the page file at `path`, registering it in the ledger
+    /// as `relation`. The file's length must be a whole number of pages.
+    pub fn open_file(&self, path: &Path, relation: &str, create: bool) -> Result<FileId> {
+        self.check_poison()?;
+        let io = self.backend.open(path, &OpenOptions { create, direct: self.direct })?;
+        let len = self.backend.file_len(&io)?;
+        let page_bytes = self.page_size.bytes() as u64;
+        if len % page_bytes != 0 {
+            return Err(Error::CorruptPage {
+                file: path.to_path_buf(),
+                page_id: PageId(len / page_bytes),
+                reason: format!("file length {len} is not a multiple of the page size {page_bytes}"),
+            });
+        }
+        let mut files = self.files.write();
+        if files.len() >= DISK_FILES_MAX {
+            return Err(Error::InvalidArgument(format!("more than {DISK_FILES_MAX} files")));
+        }
+        let id = self.ledger.register(relation);
+        let slot = id.0 as usize;
+        if files.len() <= slot {
+            files.resize_with(slot + 1, || None);
+        }
+        files[slot] = Some(Arc::new(DiskFile {
+            io,
+            name: relation.to_string(),
+            page_count: AtomicU64::new(len / page_bytes),
+        }));
+        Ok(id)
+    }
+
+    fn file(&self, file: FileId) -> Result<Arc<DiskFile>> {
+        self.files
+            .read()
+            .get(file.0 as usize)
+            .and_then(Option::clone)
+            .ok_or(Error::UnknownFile(file.0))
+    }
+
+    /// The path of a file.
+    pub fn path(&self, file: FileId) -> Result<PathBuf> {
+        Ok(self.file(file)?.io.path().to_path_buf())
+    }
+
+    /// The relation name a file was opened under.
+    pub fn relation(&self, file: FileId) -> Result<String> {
+        Ok(self.file(file)?.name.clone())
+    }
+
+    /// Pages the file has, counting pages allocated but not yet written.
+    pub fn page_count(&self, file: FileId) -> Result<u64> {
+        Ok(self.file(file)?.page_count.load(Ordering::Acquire))
+    }
+
+    /// Reserves the next page id at the end of the file. The page reaches the disk when its
+    /// frame is written back.
+    pub fn allocate_page(&self, file: FileId) -> Result<PageId> {
+        Ok(PageId(self.file(file)?.page_count.fetch_add(1, Ordering::AcqRel)))
+    }
+
+    fn check_poison(&self) -> Result<()> {
+        if self.poisoned.load(Ordering::Acquire) {
+            let file = self.poisoned_by.read().clone().unwrap_or_default();
+            return Err(Error::Poisoned { file });
+        }
+        Ok(())
+    }
+
+    /// True once a sync has failed.
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned.load(Ordering::Acquire)
+    }
+
+    /// Starts a read of `count` adjacent pages from `first` into one buffer (a combined read),
+    /// completing into `sink` with `tag`. Pages are not verified here: see [`Disk::verify`].
+    pub fn submit_read(
+        &self,
+        file: FileId,
+        first: PageId,
+        count: usize,
+        cause: IoCause,
+        sink: &Arc<CompletionSink>,
+        tag: u64,
+    ) -> Result<()> {
+        self.check_poison()?;
+        let f = self.file(file)?;
+        let page_count = f.page_count.load(Ordering::Acquire);
+        let last = first.0 + count as u64;
+        if count == 0 || last > page_count {
+            return Err(Error::PageOutOfRange {
+                file: f.io.path().to_path_buf(),
+                page_id: PageId(last.saturating_sub(1)),
+                page_count,
+            });
+        }
+        let page_bytes = self.page_size.bytes();
+        let buf = AlignedBuf::zeroed(page_bytes * count);
+        self.ledger.record_read(file, cause, buf.len() as u64);
+        let request = IoRequest {
+            file: Arc::clone(&f.io),
+            op: IoOp::Read,
+            offset: first.0 * page_bytes as u64,
+            buf,
+            tag,
+        };
+        self.backend.submit(vec![request], sink)
+    }
+
+    /// Starts writes of sealed page images, each `(page, buffer)`, completing into `sink`.
+    /// The buffers must already carry their checksums (see [`crate::page::seal_page`]).
+    pub fn submit_writes(
+        &self,
+        file: FileId,
+        pages: Vec<(PageId, AlignedBuf, u64)>,
+        cause: IoCause,
+        sink: &Arc<CompletionSink>,
+    ) -> Result<()> {
+        self.check_poison()?;
+        let f = self.file(file)?;
+        let page_bytes = self.page_size.bytes() as u64;
+        let requests = pages
+            .into_iter()
+            .map(|(page_id, buf, tag)| {
+                assert_eq!(buf.len() as u64 % page_bytes, 0, "write of a partial page");
+                self.ledger.record_write(file, cause, buf.len() as u64);
+                IoRequest {
+                    file: Arc::clone(&f.io),
+                    op: IoOp::Write,
+                    offset: page_id.0 * page_bytes,
+                    buf,
+                    tag,
+                }
+            })
+            .collect();
+        self.backend.submit(requests, sink)
+    }
+
+    /// Waits for one completion of `sink`.
+    pub fn wait(&self, sink: &CompletionSink) -> Option<IoCompletion> {
+        self.backend.wait(sink)
+    }
+
+    /// Reads one page, waits for it and verifies it: the simple path.
+    pub fn read_page(&self, file: FileId, page_id: PageId, cause: IoCause) -> Result<AlignedBuf> {
+        let sink = CompletionSink::new();
+        self.submit_read(file, page_id, 1, cause, &sink, 0)?;
+        let done = self.wait(&sink).expect("a read is in flight");
+        self.finish_read(file, page_id, done)
+    }
+
+    /// Checks a completed read of pages starting at `first`: transfer complete (a page past the
+    /// end of the file reads as zeros, a never-written page), and each page verified.
+    pub fn finish_read(&self, file: FileId, first: PageId, done: IoCompletion) -> Result<AlignedBuf> {
+        let n = done.bytes()?;
+        let mut buf = done.buf;
+        if n < buf.len() {
+            // Allocated pages that were never written lie past the end of the file: zeros.
+            buf[n..].fill(0);
+        }
+        let path = self.path(file)?;
+        let page_bytes = self.page_size.bytes();
+        for (i, page) in buf.chunks(page_bytes).enumerate() {
+            verify_page(page, &path, PageId(first.0 + i as u64))?;
+        }
+        Ok(buf)
+    }
+
+    /// Writes one sealed page and waits for the write to complete (not to be durable).
+    pub fn write_page(&self, file: FileId, page_id: PageId, buf: AlignedBuf, cause: IoCause) -> Result<AlignedBuf> {
+        let sink = CompletionSink::new();
+        self.submit_writes(file, vec![(page_id, buf, 0)], cause, &sink)?;
+        let done = self.wait(&sink).expect("a write is in flight");
+        done.expect_full()?;
+        Ok(done.buf)
+    }
+
+    /// Makes every completed write to `file` durable. A failure poisons the disk.
+    pub fn sync(&self, file: FileId, cause: IoCause) -> Result<()> {
+        self.check_poison()?;
+        let f = self.file(file)?;
+        self.ledger.record_sync(file, cause);
+        if let Err(e) = self.backend.sync(&f.io) {
+            *self.poisoned_by.write() = Some(f.io.path().to_path_buf());
+            self.poisoned.store(true, Ordering::Release);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// The ids of every open file.
+    pub fn file_ids(&self) -> Vec<FileId> {
+        self.files
+            .read()
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.is_some())
+            .map(|(i, _)| FileId(i as u32))
+            .collect()
+    }
+}
