@@ -1,6 +1,7 @@
 //! storelab's page manager (design doc being written).
 
 pub mod aligned_buf;
+pub mod device;
 pub mod disk;
 pub mod error;
 pub mod io;

@@ -1,0 +1,2 @@
+//! Placeholder; see the io_uring helper's work.
+fn main() {}
