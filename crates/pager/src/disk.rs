@@ -15,7 +15,7 @@ use crate::aligned_buf::AlignedBuf;
 use crate::error::{Error, Result};
 use crate::io::{CompletionSink, IoBackend, IoCompletion, IoFile, IoOp, IoRequest, OpenOptions};
 use crate::ledger::{FileId, IoCause, Ledger};
-use crate::page::{PageId, PageSize, verify_page};
+use crate::page::{IO_ALIGNMENT, PageId, PageSize, verify_page};
 
 /// The most files one `Disk` keeps open.
 pub const DISK_FILES_MAX: usize = 1 << 16;
@@ -86,11 +86,21 @@ impl Disk {
     /// Opens (or with `create`, creates) the page file at `path`, registering it in the ledger
     /// as `relation`. The file's length must be a whole number of pages.
     pub fn open_file(&self, path: &Path, relation: &str, create: bool) -> Result<FileId> {
+        self.open(path, relation, create, true)
+    }
+
+    /// Opens (or creates) a file that is not made of pages (WAL segments, control files),
+    /// accessed with [`Disk::write_at`] and [`Disk::read_at`].
+    pub fn open_raw_file(&self, path: &Path, relation: &str, create: bool) -> Result<FileId> {
+        self.open(path, relation, create, false)
+    }
+
+    fn open(&self, path: &Path, relation: &str, create: bool, paged: bool) -> Result<FileId> {
         self.check_poison()?;
         let io = self.backend.open(path, &OpenOptions { create, direct: self.direct })?;
         let len = self.backend.file_len(&io)?;
         let page_bytes = self.page_size.bytes() as u64;
-        if len % page_bytes != 0 {
+        if paged && !len.is_multiple_of(page_bytes) {
             return Err(Error::CorruptPage {
                 file: path.to_path_buf(),
                 page_id: PageId(len / page_bytes),
@@ -257,6 +267,63 @@ impl Disk {
         let done = self.wait(&sink).expect("a write is in flight");
         done.expect_full()?;
         Ok(done.buf)
+    }
+
+    /// Makes sure the file counts at least `page_count` pages (recovery uses this for pages
+    /// the log knows of that never reached the disk; they read as zeros until written).
+    pub fn ensure_page_count(&self, file: FileId, page_count: u64) -> Result<()> {
+        self.file(file)?.page_count.fetch_max(page_count, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Writes `buf` at byte `offset` of a file that is not a page file (the WAL's segments,
+    /// the doublewrite area), charged to `cause`, and waits for the write to complete.
+    /// Offsets and lengths must be multiples of 4096 so that direct I/O works.
+    pub fn write_at(&self, file: FileId, offset: u64, buf: AlignedBuf, cause: IoCause) -> Result<AlignedBuf> {
+        self.check_poison()?;
+        let f = self.file(file)?;
+        assert!(offset.is_multiple_of(IO_ALIGNMENT as u64), "unaligned write at {offset}");
+        self.ledger.record_write(file, cause, buf.len() as u64);
+        let sink = CompletionSink::new();
+        let request = IoRequest { file: Arc::clone(&f.io), op: IoOp::Write, offset, buf, tag: 0 };
+        self.backend.submit(vec![request], &sink)?;
+        let done = self.wait(&sink).expect("a write is in flight");
+        done.expect_full()?;
+        Ok(done.buf)
+    }
+
+    /// Reads `len` bytes at byte `offset` of a file, charged to `cause`; returns the buffer and
+    /// the number of bytes actually read (short at the end of the file).
+    pub fn read_at(&self, file: FileId, offset: u64, len: usize, cause: IoCause) -> Result<(AlignedBuf, usize)> {
+        self.check_poison()?;
+        let f = self.file(file)?;
+        self.ledger.record_read(file, cause, len as u64);
+        self.backend.read_at(&f.io, offset, len)
+    }
+
+    /// The file's length in bytes on disk.
+    pub fn file_len(&self, file: FileId) -> Result<u64> {
+        let f = self.file(file)?;
+        self.backend.file_len(&f.io)
+    }
+
+    /// Sets a file's length in bytes (for files that are not page files).
+    pub fn set_len(&self, file: FileId, len: u64) -> Result<()> {
+        self.check_poison()?;
+        let f = self.file(file)?;
+        self.backend.set_len(&f.io, len)
+    }
+
+    /// Forgets an open file; later use of its id is `UnknownFile`.
+    pub fn close_file(&self, file: FileId) -> Result<()> {
+        let mut files = self.files.write();
+        match files.get_mut(file.0 as usize) {
+            Some(slot @ Some(_)) => {
+                *slot = None;
+                Ok(())
+            }
+            _ => Err(Error::UnknownFile(file.0)),
+        }
     }
 
     /// Makes every completed write to `file` durable. A failure poisons the disk.

@@ -259,3 +259,34 @@ fn flush_all_writes_and_syncs() {
     f.pool.flush_all().unwrap();
     assert_eq!(ledger.snapshot().delta(&before).get(f.file, IoCause::Flush).write_count, 10);
 }
+
+/// `page_for_overwrite` hands out a page without reading it: a corrupt page can be replaced
+/// whole, and a page past the end of the file extends it.
+#[test]
+fn page_for_overwrite_replaces_corrupt_and_missing_pages() {
+    let f = fixture(4, PolicyKind::ClockSweep);
+    fill(&f, 3);
+    let path = f.pool.disk().path(f.file).unwrap();
+    f.pool.evict_file(f.file).unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[4096 + 300] ^= 1;
+    std::fs::write(&path, &bytes).unwrap();
+    assert!(f.pool.read(f.file, PageId(1)).is_err());
+    {
+        let mut page = f.pool.page_for_overwrite(f.file, PageId(1)).unwrap();
+        assert_eq!(page.header().page_type, PageType::FREE);
+        page.body_mut()[..8].copy_from_slice(&11u64.to_le_bytes());
+    }
+    {
+        let mut page = f.pool.page_for_overwrite(f.file, PageId(5)).unwrap();
+        page.body_mut()[..8].copy_from_slice(&55u64.to_le_bytes());
+    }
+    assert_eq!(f.pool.disk().page_count(f.file).unwrap(), 6);
+    f.pool.flush_all().unwrap();
+    f.pool.evict_file(f.file).unwrap();
+    assert_eq!(body_u64(f.pool.read(f.file, PageId(1)).unwrap().body()), 11);
+    assert_eq!(body_u64(f.pool.read(f.file, PageId(5)).unwrap().body()), 55);
+    // Pages 3 and 4 were never written: they read as fresh, empty pages.
+    assert_eq!(f.pool.read(f.file, PageId(3)).unwrap().header().page_type, PageType::FREE);
+    f.pool.check().unwrap();
+}

@@ -35,6 +35,14 @@ const LOAD_WAIT_POLL: Duration = Duration::from_millis(1);
 pub trait WriteBackHook: Send + Sync {
     /// Makes the log durable up to at least `page_lsn`.
     fn before_write_back(&self, page_lsn: Lsn) -> Result<()>;
+
+    /// Called with the sealed images of the pages about to be written (after
+    /// `before_write_back`), before any of them is written. A doublewrite area implements this:
+    /// it makes the images durable elsewhere first, so a torn home write can be repaired.
+    fn before_page_writes(&self, pages: &[(FileId, PageId, &[u8])]) -> Result<()> {
+        let _ = pages;
+        Ok(())
+    }
 }
 
 /// Settings for a pool.
@@ -275,6 +283,44 @@ impl BufferPool {
         drop(table);
         self.policy.record_access(frame_id);
         Ok(PageWriteGuard::new(self, frame_id, key))
+    }
+
+    /// Pins and write-latches `page_id` for a caller that will overwrite the whole page, without
+    /// reading it: recovery restoring a full-page image over a torn page, or redoing a page past
+    /// the end of the file (PostgreSQL's `RBM_ZERO_AND_LOCK`). A page not cached comes back
+    /// zeroed with a fresh header of type `FREE`; a cached page comes back as it is.
+    pub fn page_for_overwrite(&self, file: FileId, page_id: PageId) -> Result<PageWriteGuard<'_>> {
+        self.disk.ensure_page_count(file, page_id.0 + 1)?;
+        let key = PageKey { file, page_id };
+        loop {
+            {
+                let table = self.shard(&key).lock();
+                if let Some(&frame_id) = table.get(&key) {
+                    self.frame(frame_id).pin_count.fetch_add(1, Ordering::AcqRel);
+                    drop(table);
+                    if self.wait_loaded(frame_id) {
+                        return Ok(PageWriteGuard::new(self, frame_id, key));
+                    }
+                    self.unpin(frame_id);
+                    continue;
+                }
+            }
+            let frame_id = self.claim_frame(Strategy::Normal)?;
+            let frame = self.frame(frame_id);
+            let mut table = self.shard(&key).lock();
+            if table.contains_key(&key) {
+                drop(table);
+                self.release_claimed(frame_id);
+                continue;
+            }
+            init_page(&mut frame.data.write(), page_id, PageType::FREE);
+            table.insert(key, frame_id);
+            *frame.tag.lock() = Some(key);
+            frame.set_state(FrameState::Valid);
+            drop(table);
+            self.policy.record_access(frame_id);
+            return Ok(PageWriteGuard::new(self, frame_id, key));
+        }
     }
 
     /// Pins the frame holding `key`, reading the page in if needed. The frame is `Valid` on
@@ -575,7 +621,13 @@ impl BufferPool {
     fn write_back(&self, frame_id: FrameId, key: PageKey, cause: IoCause) -> Result<()> {
         let (buf, lsn) = self.copy_for_write(frame_id, key)?;
         if let Some(hook) = self.hook.read().clone() {
-            hook.before_write_back(lsn)?;
+            let ready = hook
+                .before_write_back(lsn)
+                .and_then(|()| hook.before_page_writes(&[(key.file, key.page_id, &buf[..])]));
+            if let Err(e) = ready {
+                self.frame(frame_id).dirty.store(true, Ordering::Release);
+                return Err(e);
+            }
         }
         if let Err(e) = self.disk.write_page(key.file, key.page_id, buf, cause) {
             self.frame(frame_id).dirty.store(true, Ordering::Release);
@@ -664,7 +716,11 @@ impl BufferPool {
             copies.push((frame_id, key, buf));
         }
         if let Some(hook) = self.hook.read().clone() {
-            result = hook.before_write_back(lsn_max);
+            result = hook.before_write_back(lsn_max).and_then(|()| {
+                let images: Vec<(FileId, PageId, &[u8])> =
+                    copies.iter().map(|(_, key, buf)| (key.file, key.page_id, &buf[..])).collect();
+                hook.before_page_writes(&images)
+            });
         }
         if result.is_ok() {
             let sink = CompletionSink::new();
