@@ -43,6 +43,10 @@ pub trait WriteBackHook: Send + Sync {
         let _ = pages;
         Ok(())
     }
+
+    /// Called once the writes announced by a successful `before_page_writes` have completed
+    /// (or failed); a doublewrite area may then reuse its space.
+    fn after_page_writes(&self) {}
 }
 
 /// Settings for a pool.
@@ -629,7 +633,11 @@ impl BufferPool {
                 return Err(e);
             }
         }
-        if let Err(e) = self.disk.write_page(key.file, key.page_id, buf, cause) {
+        let written = self.disk.write_page(key.file, key.page_id, buf, cause);
+        if let Some(hook) = self.hook.read().clone() {
+            hook.after_page_writes();
+        }
+        if let Err(e) = written {
             self.frame(frame_id).dirty.store(true, Ordering::Release);
             return Err(e);
         }
@@ -746,6 +754,9 @@ impl BufferPool {
                         }
                     }
                 }
+            }
+            if let Some(hook) = self.hook.read().clone() {
+                hook.after_page_writes();
             }
         }
         if result.is_err() {
