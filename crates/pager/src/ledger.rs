@@ -224,6 +224,18 @@ impl Ledger {
         });
     }
 
+    /// Adds arbitrary counts (for I/O accounted in parts, such as the full-page images inside
+    /// a WAL write).
+    pub fn record(&self, file: FileId, cause: IoCause, counts: IoCounts) {
+        self.with(file, cause, |c| {
+            c.read_count.fetch_add(counts.read_count, Ordering::Relaxed);
+            c.read_bytes.fetch_add(counts.read_bytes, Ordering::Relaxed);
+            c.write_count.fetch_add(counts.write_count, Ordering::Relaxed);
+            c.write_bytes.fetch_add(counts.write_bytes, Ordering::Relaxed);
+            c.sync_count.fetch_add(counts.sync_count, Ordering::Relaxed);
+        });
+    }
+
     /// A consistent-enough copy of every counter (each counter is read atomically; the set is
     /// not, which is fine for before/after deltas around a quiesced phase).
     pub fn snapshot(&self) -> LedgerSnapshot {
