@@ -1,0 +1,262 @@
+//! The WAL through its public API: commit and recover, full-page images, torn tails, damaged
+//! pages, group commit, segment switches and recycling.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use storelab_pager::io::SyncBackend;
+use storelab_pager::page::PAGE_HEADER_SIZE;
+use storelab_pager::{BufferPool, Disk, FileId, IoCause, Ledger, PageId, PageSize, PageType, PoolConfig};
+use storelab_wal::{
+    CommitMode, EndReason, Error, RecordBuilder, RecordType, RedoRegistry, RelId, TornPageMode, Wal,
+    WalConfig,
+};
+
+/// Test record: block data is `offset u16` + bytes, written into the page body at `offset`.
+const SET: RecordType = RecordType(16);
+const REL: RelId = RelId(1);
+
+fn registry() -> RedoRegistry {
+    let mut r = RedoRegistry::new();
+    r.register(SET, |record, block, page| {
+        let data = &record.blocks[block].data;
+        let offset = u16::from_le_bytes([data[0], data[1]]) as usize + PAGE_HEADER_SIZE;
+        let bytes = &data[2..];
+        page.get_mut(offset..offset + bytes.len()).ok_or("offset out of page")?.copy_from_slice(bytes);
+        Ok(())
+    });
+    r
+}
+
+struct Db {
+    pool: BufferPool,
+    wal: Arc<Wal>,
+    file: FileId,
+}
+
+fn config(dir: &Path, mode: TornPageMode) -> WalConfig {
+    let mut c = WalConfig::new(dir.join("wal"));
+    c.segment_size = 64 * 1024;
+    c.torn_page = mode;
+    c.checkpoint_wal_bytes = 0;
+    c
+}
+
+fn open(dir: &Path, config: WalConfig) -> (Db, storelab_wal::RecoveryReport) {
+    let disk = Disk::new(Arc::new(SyncBackend::new()), Ledger::new(), PageSize::K4, false);
+    let file = disk.open_file(&dir.join("data.rel"), "data", true).unwrap();
+    let pool = BufferPool::new(Arc::clone(&disk), PoolConfig::frames(8)).unwrap();
+    let wal = Wal::open(config, &disk).unwrap();
+    wal.attach(REL, file);
+    let report = wal.recover(&pool, &registry()).unwrap();
+    pool.check().unwrap();
+    (Db { pool, wal, file }, report)
+}
+
+/// Sets `bytes` at `offset` of `page_id` (allocating pages up to it), logged and committed.
+fn set(db: &Db, page_id: u64, offset: u16, bytes: &[u8]) -> storelab_pager::Lsn {
+    while db.pool.disk().page_count(db.file).unwrap() <= page_id {
+        let mut page = db.pool.new_page(db.file, PageType::RAW).unwrap();
+        let lsn = db
+            .wal
+            .append(&RecordBuilder::new(RecordType::PAGE_IMAGES).block(REL, page.page_id(), &page, b""))
+            .unwrap();
+        page.set_lsn(lsn);
+    }
+    let mut page = db.pool.write(db.file, PageId(page_id)).unwrap();
+    let at = PAGE_HEADER_SIZE + offset as usize;
+    page[at..at + bytes.len()].copy_from_slice(bytes);
+    let mut data = offset.to_le_bytes().to_vec();
+    data.extend_from_slice(bytes);
+    let end = db.wal.append(&RecordBuilder::new(SET).block(REL, PageId(page_id), &page, &data)).unwrap();
+    page.set_lsn(end);
+    drop(page);
+    db.wal.commit(end).unwrap();
+    end
+}
+
+fn get(db: &Db, page_id: u64, offset: u16, len: usize) -> Vec<u8> {
+    let page = db.pool.read(db.file, PageId(page_id)).unwrap();
+    let at = PAGE_HEADER_SIZE + offset as usize;
+    page[at..at + len].to_vec()
+}
+
+/// Committed changes whose pages never reached disk are redone at the next open.
+#[test]
+fn committed_changes_survive_without_page_writes() {
+    for mode in [TornPageMode::FullPageImages, TornPageMode::Doublewrite, TornPageMode::None] {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (db, _) = open(dir.path(), config(dir.path(), mode));
+            for i in 0..20u64 {
+                set(&db, i % 5, (i * 8) as u16, &i.to_le_bytes());
+            }
+            // Dropped without flushing the pool: only the log has the changes.
+        }
+        let (db, report) = open(dir.path(), config(dir.path(), mode));
+        assert!(report.pages_redone + report.images_restored >= 20, "{mode}: {report:?}");
+        for i in 0..20u64 {
+            assert_eq!(get(&db, i % 5, (i * 8) as u16, 8), i.to_le_bytes(), "{mode}");
+        }
+        // Recovery checkpointed: the next open has nothing to redo.
+        drop(db);
+        let (_, report) = open(dir.path(), config(dir.path(), mode));
+        assert_eq!(report.pages_redone, 0, "{mode}: {report:?}");
+    }
+}
+
+/// In full-page-image mode the first change to a page after a checkpoint carries its image,
+/// later ones do not; the ledger counts the images under their own cause.
+#[test]
+fn full_page_image_on_first_change_after_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = open(dir.path(), config(dir.path(), TornPageMode::FullPageImages));
+    set(&db, 0, 0, b"a");
+    db.wal.checkpoint(&db.pool).unwrap();
+    let ledger = db.pool.disk().ledger().clone();
+    let before = ledger.snapshot();
+    set(&db, 0, 1, b"b");
+    set(&db, 0, 2, b"c");
+    let delta = ledger.snapshot().delta(&before);
+    let fpi = delta.get(db.wal.ledger_id(), IoCause::FullPageImage);
+    assert_eq!(fpi.write_count, 1, "{delta}");
+    assert_eq!(fpi.write_bytes, 4096);
+    assert!(delta.get(db.wal.ledger_id(), IoCause::Wal).sync_count >= 2);
+}
+
+/// Cutting the log anywhere leaves a prefix: recovery stops at the cut and reports why.
+#[test]
+fn recovery_discards_torn_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ends = Vec::new();
+    {
+        let (db, _) = open(dir.path(), config(dir.path(), TornPageMode::None));
+        for i in 0..10u64 {
+            ends.push(set(&db, 0, (i * 8) as u16, &(i + 1).to_le_bytes()));
+        }
+    }
+    // Zero everything after the 5th commit's end.
+    let cut = ends[4].0;
+    let seg = dir.path().join("wal").join("0000000000000000.wal");
+    let mut bytes = std::fs::read(&seg).unwrap();
+    for b in &mut bytes[4096 + cut as usize + 3..] {
+        *b = 0x5A;
+    }
+    std::fs::write(&seg, &bytes).unwrap();
+    let (db, report) = open(dir.path(), config(dir.path(), TornPageMode::None));
+    assert_eq!(report.end.lsn, ends[4]);
+    assert!(matches!(report.end.reason, EndReason::Corrupt(_)), "{report:?}");
+    for i in 0..5u64 {
+        assert_eq!(get(&db, 0, (i * 8) as u16, 8), (i + 1).to_le_bytes());
+    }
+    for i in 5..10u64 {
+        assert_eq!(get(&db, 0, (i * 8) as u16, 8), [0; 8]);
+    }
+    // The log continues after the cut.
+    set(&db, 0, 100, b"after");
+    drop(db);
+    let (db, _) = open(dir.path(), config(dir.path(), TornPageMode::None));
+    assert_eq!(get(&db, 0, 100, 5), b"after");
+}
+
+fn flip_page_bit(dir: &Path, page_id: u64) {
+    let path = dir.join("data.rel");
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[page_id as usize * 4096 + 2000] ^= 4;
+    std::fs::write(&path, &bytes).unwrap();
+}
+
+/// A damaged page is repaired from a full-page image in the log; without one, recovery says
+/// which page is damaged instead of redoing onto it.
+#[test]
+fn damaged_page_repaired_from_image_or_reported() {
+    for mode in [TornPageMode::FullPageImages, TornPageMode::None] {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (db, _) = open(dir.path(), config(dir.path(), mode));
+            set(&db, 1, 0, b"before");
+            db.wal.checkpoint(&db.pool).unwrap();
+            set(&db, 1, 8, b"after");
+            db.pool.flush_all().unwrap();
+        }
+        flip_page_bit(dir.path(), 1);
+        let disk = Disk::new(Arc::new(SyncBackend::new()), Ledger::new(), PageSize::K4, false);
+        let file = disk.open_file(&dir.path().join("data.rel"), "data", true).unwrap();
+        let pool = BufferPool::new(Arc::clone(&disk), PoolConfig::frames(8)).unwrap();
+        let wal = Wal::open(config(dir.path(), mode), &disk).unwrap();
+        wal.attach(REL, file);
+        match (mode, wal.recover(&pool, &registry())) {
+            (TornPageMode::FullPageImages, Ok(report)) => {
+                assert!(report.images_restored >= 1, "{report:?}");
+                let page = pool.read(file, PageId(1)).unwrap();
+                assert_eq!(&page[PAGE_HEADER_SIZE..PAGE_HEADER_SIZE + 6], b"before");
+                assert_eq!(&page[PAGE_HEADER_SIZE + 8..PAGE_HEADER_SIZE + 13], b"after");
+            }
+            (TornPageMode::None, Err(Error::UnrepairablePage { page_id, .. })) => {
+                assert_eq!(page_id, PageId(1));
+            }
+            (mode, other) => panic!("{mode}: unexpected {other:?}"),
+        }
+    }
+}
+
+/// Concurrent committers in group mode all get their commits durable, sharing syncs.
+#[test]
+fn group_commit_shares_syncs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path(), TornPageMode::None);
+    c.commit_mode = CommitMode::Group;
+    let (db, _) = open(dir.path(), c.clone());
+    set(&db, 7, 0, b"x");
+    let ledger = db.pool.disk().ledger().clone();
+    let before = ledger.snapshot();
+    let per_thread = 50u64;
+    std::thread::scope(|s| {
+        for t in 0..8u64 {
+            let db = &db;
+            s.spawn(move || {
+                for i in 0..per_thread {
+                    let main = (t * 1000 + i).to_le_bytes();
+                    let end = db.wal.append(&RecordBuilder::new(RecordType::PAGE_IMAGES).main(&main)).unwrap();
+                    db.wal.commit(end).unwrap();
+                    assert!(db.wal.flushed_lsn() >= end);
+                }
+            });
+        }
+    });
+    let syncs = ledger.snapshot().delta(&before).get(db.wal.ledger_id(), IoCause::Wal).sync_count;
+    assert!(syncs <= 8 * per_thread, "{syncs} syncs for {} commits", 8 * per_thread);
+    drop(db);
+    let (_, report) = open(dir.path(), c);
+    assert!(report.record_count >= 8 * per_thread, "{report:?}");
+}
+
+/// A log many segments long is read across segment boundaries, and checkpoints recycle the
+/// segments recovery no longer needs.
+#[test]
+fn log_crosses_segments_and_checkpoints_recycle_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = config(dir.path(), TornPageMode::FullPageImages);
+    {
+        let (db, _) = open(dir.path(), c.clone());
+        for i in 0..400u64 {
+            set(&db, i % 6, ((i / 6) * 8) as u16, &i.to_le_bytes());
+            if i % 100 == 99 {
+                db.wal.checkpoint(&db.pool).unwrap();
+            }
+        }
+        for i in 400..480u64 {
+            set(&db, i % 6, ((i / 6) * 8) as u16, &i.to_le_bytes());
+        }
+    }
+    let segments = std::fs::read_dir(dir.path().join("wal"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_str().unwrap().ends_with(".wal"))
+        .count();
+    assert!(segments <= 8, "{segments} segments kept");
+    let (db, report) = open(dir.path(), c);
+    assert!(report.record_count >= 80, "{report:?}");
+    for i in 420..480u64 {
+        assert_eq!(get(&db, i % 6, ((i / 6) * 8) as u16, 8), i.to_le_bytes());
+    }
+}
