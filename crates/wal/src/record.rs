@@ -79,6 +79,8 @@ impl RecordType {
     pub const CHECKPOINT: RecordType = RecordType(1);
     /// Full-page images only (no change of its own): restore each image.
     pub const PAGE_IMAGES: RecordType = RecordType(2);
+    /// No page change: main data only (benchmarks, tests, markers). Redo ignores it.
+    pub const NOOP: RecordType = RecordType(3);
     /// The first type engines may register.
     pub const FIRST_ENGINE: RecordType = RecordType(16);
 }

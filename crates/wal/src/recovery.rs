@@ -124,7 +124,7 @@ impl Wal {
         record: &Record,
         report: &mut RecoveryReport,
     ) -> Result<()> {
-        if record.record_type == RecordType::CHECKPOINT {
+        if record.record_type == RecordType::CHECKPOINT || record.record_type == RecordType::NOOP {
             return Ok(());
         }
         let function = if record.record_type == RecordType::PAGE_IMAGES {
