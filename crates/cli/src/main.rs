@@ -1,1 +1,65 @@
-fn main(){println!("hi");}
+//! `storelab`, the command-line tool: parses the command line and hands each subcommand to
+//! its module in the `storelab_cli` library (`src/lib.rs`), where a later command can call it
+//! too (an `experiment` command running `io_bench::run_io_bench`, say); this file only
+//! dispatches.
+//!
+//! Errors are printed as one line, `storelab: error: ...` with its causes, and exit with
+//! status 1; clap's own usage errors exit with status 2. Nothing a user types may panic.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use storelab_cli::io_bench;
+
+/// storelab: storage-engine designs (heap, clustered B+tree, LSM) compared by experiment.
+/// Each subcommand runs one experiment or benchmark and prints a table (optionally JSON lines).
+#[derive(Debug, Parser)]
+#[command(name = "storelab", version, verbatim_doc_comment)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Measure how fast each I/O backend (sync, worker, io_uring) reads this disk
+    ///
+    /// Random and sequential reads, direct and buffered, at several queue depths, from one
+    /// submitting thread; a table on stdout, optionally JSON lines.
+    IoBench(io_bench::args::IoBenchArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        // A closed stdout (`storelab io-bench | head`) ends the run quietly, as in other tools.
+        Err(e) if is_broken_pipe(&e) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("storelab: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> Result<()> {
+    match command {
+        Command::IoBench(args) => {
+            let config = args.to_config();
+            config.validate()?;
+            let mut console = io_bench::ConsoleReport::new(args.quiet, args.json.as_deref())?;
+            let report = io_bench::run_io_bench(&config, &mut console)?;
+            console.finish(&report)
+        }
+    }
+}
+
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

@@ -1,0 +1,12 @@
+//! The library half of the `storelab` command-line tool.
+//!
+//! Each subcommand of `storelab` is a module here, so that other code (a future `experiment`
+//! command, a notebook-style driver, the tests) can run it without the command line:
+//!
+//! - [`io_bench`]: `storelab io-bench`, how fast each pager I/O backend reads this disk.
+//!
+//! `src/main.rs` only parses flags into these modules' configurations and dispatches. Errors
+//! here are `anyhow` errors with context, printed by `main` as one line.
+
+pub mod byte_size;
+pub mod io_bench;
