@@ -4,9 +4,11 @@
 //! command, a notebook-style driver, the tests) can run it without the command line:
 //!
 //! - [`io_bench`]: `storelab io-bench`, how fast each pager I/O backend reads this disk.
+//! - [`wal_bench`]: `storelab wal-bench`, durable commits per second by commit mode and threads.
 //!
 //! `src/main.rs` only parses flags into these modules' configurations and dispatches. Errors
 //! here are `anyhow` errors with context, printed by `main` as one line.
 
 pub mod byte_size;
 pub mod io_bench;
+pub mod wal_bench;

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use storelab_cli::io_bench;
+use storelab_cli::{io_bench, wal_bench};
 
 /// storelab: storage-engine designs (heap, clustered B+tree, LSM) compared by experiment.
 /// Each subcommand runs one experiment or benchmark and prints a table (optionally JSON lines).
@@ -29,6 +29,11 @@ enum Command {
     /// Random and sequential reads, direct and buffered, at several queue depths, from one
     /// submitting thread; a table on stdout, optionally JSON lines.
     IoBench(io_bench::args::IoBenchArgs),
+    /// Measure durable commits per second of the write-ahead log
+    ///
+    /// For each commit mode (sync, group, off) and thread count, threads append and commit
+    /// records on a fresh log; commits/s, latency percentiles, syncs and bytes per commit.
+    WalBench(wal_bench::WalBenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +58,7 @@ fn run(command: Command) -> Result<()> {
             let report = io_bench::run_io_bench(&config, &mut console)?;
             console.finish(&report)
         }
+        Command::WalBench(args) => wal_bench::run(&args).map(|_| ()),
     }
 }
 

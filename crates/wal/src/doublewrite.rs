@@ -49,13 +49,23 @@ pub struct DoublewriteArea {
     file: FileId,
     busy: Mutex<bool>,
     freed: Condvar,
+    /// The files the batch now in the area was written to: their home writes may not be
+    /// durable yet, so they are synced before the area is overwritten (else a torn home write
+    /// of that batch would have no intact copy anywhere).
+    unsynced: Mutex<Vec<FileId>>,
 }
 
 impl DoublewriteArea {
     /// Opens (creating if missing) the area in `dir`.
     pub fn open(disk: Arc<Disk>, dir: &Path) -> Result<DoublewriteArea> {
         let file = disk.open_raw_file(&dir.join(DOUBLEWRITE_FILE_NAME), "doublewrite", true)?;
-        Ok(DoublewriteArea { disk, file, busy: Mutex::new(false), freed: Condvar::new() })
+        Ok(DoublewriteArea {
+            disk,
+            file,
+            busy: Mutex::new(false),
+            freed: Condvar::new(),
+            unsynced: Mutex::new(Vec::new()),
+        })
     }
 
     /// Writes a batch of sealed page images to the area and syncs it; the area stays busy
@@ -84,6 +94,10 @@ impl DoublewriteArea {
         pages: &[(FileId, PageId, &[u8])],
         rel_of: &dyn Fn(FileId) -> Option<RelId>,
     ) -> storelab_pager::Result<()> {
+        // The previous batch's copies are about to go: make its home writes durable first.
+        for file in std::mem::take(&mut *self.unsynced.lock()) {
+            self.disk.sync(file, IoCause::Doublewrite)?;
+        }
         let page_size = self.disk.page_size().bytes();
         let mut buf = AlignedBuf::zeroed(DIRECTORY_SIZE + pages.len() * page_size);
         buf[..8].copy_from_slice(&MAGIC);
@@ -100,7 +114,12 @@ impl DoublewriteArea {
         let crc = crc32c::crc32c(&buf[..CRC_OFFSET]);
         buf[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_le_bytes());
         self.disk.write_at(self.file, 0, buf, IoCause::Doublewrite)?;
-        self.disk.sync(self.file, IoCause::Doublewrite)
+        self.disk.sync(self.file, IoCause::Doublewrite)?;
+        let mut files: Vec<FileId> = pages.iter().map(|(file, _, _)| *file).collect();
+        files.sort();
+        files.dedup();
+        *self.unsynced.lock() = files;
+        Ok(())
     }
 
     /// Marks the last batch's home writes as done: the area may be reused.

@@ -339,7 +339,11 @@ impl Wal {
             if !group.flushing {
                 group.flushing = true;
                 drop(group);
-                if !self.config.group_window.is_zero() {
+                if self.config.group_window.is_zero() {
+                    // Let committers just woken by the last sync append their records first,
+                    // so this sync carries them too (a window of one scheduling quantum).
+                    std::thread::yield_now();
+                } else {
                     std::thread::sleep(self.config.group_window);
                 }
                 let result = self.flush(self.insert_lsn());
@@ -487,13 +491,23 @@ impl Wal {
         Ok(file)
     }
 
+    /// Zero-fills the segment from its current end to its full size. Only from the end: a
+    /// segment cut short may still hold records that recovery has to read.
     fn zero_fill(&self, file: &Arc<IoFile>) -> Result<()> {
-        let mut offset = 0u64;
-        let mut buf = AlignedBuf::zeroed(ZERO_FILL_CHUNK.min(self.geometry.segment_size));
-        while offset < self.geometry.segment_size as u64 {
-            let len = buf.len() as u64;
+        let size = self.geometry.segment_size as u64;
+        let len_now = self.backend.file_len(file)?;
+        let mut offset = len_now - len_now % WAL_BLOCK_SIZE as u64;
+        if offset < len_now.min(size) {
+            // A partial last block: rewrite it whole, its bytes kept, zeros after them.
+            let (block, _) = self.backend.read_at(file, offset, WAL_BLOCK_SIZE)?;
+            self.ledger.record_write(self.ledger_id, IoCause::Wal, WAL_BLOCK_SIZE as u64);
+            self.backend.write_at(file, offset, block)?;
+            offset += WAL_BLOCK_SIZE as u64;
+        }
+        while offset < size {
+            let len = (size - offset).min(ZERO_FILL_CHUNK as u64);
             self.ledger.record_write(self.ledger_id, IoCause::Wal, len);
-            buf = self.backend.write_at(file, offset, buf)?;
+            self.backend.write_at(file, offset, AlignedBuf::zeroed(len as usize))?;
             offset += len;
         }
         self.ledger.record_sync(self.ledger_id, IoCause::Wal);
@@ -514,6 +528,13 @@ impl Wal {
             st.insert
         };
         pool.flush(None, IoCause::Checkpoint)?;
+        // The flush syncs only the files it wrote; pages evicted since the last checkpoint may
+        // sit unsynced in files with nothing dirty now. Redo will no longer cover them: sync
+        // every logged file (PostgreSQL's checkpointer fsyncs every file written since).
+        let files: Vec<FileId> = self.rels.read().values().copied().collect();
+        for file in files {
+            pool.disk().sync(file, IoCause::Checkpoint)?;
+        }
         let main = redo.0.to_le_bytes();
         let record = RecordBuilder::new(RecordType::CHECKPOINT).main(&main);
         let (checkpoint_lsn, end) = self.append_at(&record)?;
