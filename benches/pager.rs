@@ -7,7 +7,7 @@
 use std::hint::black_box;
 use std::sync::Arc;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_main};
 use storelab::pager::buffer_pool::PolicyKind;
 use storelab::pager::io::SyncBackend;
 use storelab::pager::page::{PageId, page_checksum};
@@ -15,12 +15,25 @@ use storelab::pager::{BufferPool, Disk, Ledger, PageSize, PageType, PoolConfig};
 
 fn pool_hit_path(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let disk = Disk::new(Arc::new(SyncBackend::new()), Ledger::new(), PageSize::K8, false);
-    let file = disk.open_file(&dir.path().join("bench.rel"), "bench", true).expect("open");
+    let disk = Disk::new(
+        Arc::new(SyncBackend::new()),
+        Ledger::new(),
+        PageSize::K8,
+        false,
+    );
+    let file = disk
+        .open_file(&dir.path().join("bench.rel"), "bench", true)
+        .expect("open");
     let mut group = c.benchmark_group("buffer_pool");
     for policy in [PolicyKind::ClockSweep, PolicyKind::Lru] {
-        let pool = BufferPool::new(Arc::clone(&disk), PoolConfig { frame_count: 2048, policy })
-            .expect("pool");
+        let pool = BufferPool::new(
+            Arc::clone(&disk),
+            PoolConfig {
+                frame_count: 2048,
+                policy,
+            },
+        )
+        .expect("pool");
         let pages = 1024u64;
         if disk.page_count(file).expect("count") == 0 {
             for _ in 0..pages {
@@ -65,5 +78,9 @@ fn crc32c_pages(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, pool_hit_path, crc32c_pages);
-criterion_main!(benches);
+/// Criterion's generated entry point.
+mod group {
+    #![allow(missing_docs)] // criterion_group! generates a `pub fn` without a doc comment.
+    criterion::criterion_group!(benches, super::pool_hit_path, super::crc32c_pages);
+}
+criterion_main!(group::benches);

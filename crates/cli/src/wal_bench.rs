@@ -57,7 +57,12 @@ pub struct WalBenchArgs {
     pub record_size: ByteSize,
 
     /// Client thread counts to measure
-    #[arg(long, value_name = "N,...", value_delimiter = ',', default_value = "1,2,8,32")]
+    #[arg(
+        long,
+        value_name = "N,...",
+        value_delimiter = ',',
+        default_value = "1,2,8,32"
+    )]
     pub threads: Vec<usize>,
 
     /// Commit modes to measure: sync, group, off
@@ -157,12 +162,13 @@ pub fn run(args: &WalBenchArgs) -> Result<Vec<WalMeasurement>> {
             temp.path().to_path_buf()
         }
     };
-    let mut json = match &args.json {
-        Some(path) => Some(std::fs::File::create(path).with_context(|| {
-            format!("cannot create the JSON output file {}", path.display())
-        })?),
-        None => None,
-    };
+    let mut json =
+        match &args.json {
+            Some(path) => Some(std::fs::File::create(path).with_context(|| {
+                format!("cannot create the JSON output file {}", path.display())
+            })?),
+            None => None,
+        };
     let total = (args.commit_modes.len() * args.threads.len()) as u64;
     let bar = if args.quiet || !std::io::stderr().is_terminal() {
         ProgressBar::hidden()
@@ -176,7 +182,15 @@ pub fn run(args: &WalBenchArgs) -> Result<Vec<WalMeasurement>> {
     writeln!(
         out,
         "{:<6} {:>7} {:>7} {:>12} {:>9} {:>9} {:>9} {:>11} {:>11}",
-        "mode", "threads", "record", "commits/s", "p50 us", "p99 us", "p99.9 us", "syncs/commit", "bytes/commit"
+        "mode",
+        "threads",
+        "record",
+        "commits/s",
+        "p50 us",
+        "p99 us",
+        "p99.9 us",
+        "syncs/commit",
+        "bytes/commit"
     )?;
     let mut results = Vec::new();
     for &mode in &args.commit_modes {
@@ -214,9 +228,17 @@ pub fn run(args: &WalBenchArgs) -> Result<Vec<WalMeasurement>> {
 }
 
 /// Measures one (mode, threads) pair on a fresh log in `dir`.
-fn measure(args: &WalBenchArgs, mode: CommitMode, threads: usize, dir: &Path) -> Result<WalMeasurement> {
+fn measure(
+    args: &WalBenchArgs,
+    mode: CommitMode,
+    threads: usize,
+    dir: &Path,
+) -> Result<WalMeasurement> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let backend = open_backend(&BackendConfig { kind: args.backend, ..BackendConfig::default() })?;
+    let backend = open_backend(&BackendConfig {
+        kind: args.backend,
+        ..BackendConfig::default()
+    })?;
     let backend_name = backend.name();
     let disk = Disk::new(backend, Ledger::new(), PageSize::K8, false);
     let mut config = WalConfig::new(dir.join("wal"));
@@ -226,7 +248,8 @@ fn measure(args: &WalBenchArgs, mode: CommitMode, threads: usize, dir: &Path) ->
     config.torn_page = TornPageMode::None;
     config.checkpoint_wal_bytes = 0;
     let wal = Wal::open(config, &disk)?;
-    let pool = storelab_pager::BufferPool::new(Arc::clone(&disk), storelab_pager::PoolConfig::frames(16))?;
+    let pool =
+        storelab_pager::BufferPool::new(Arc::clone(&disk), storelab_pager::PoolConfig::frames(16))?;
     wal.recover(&pool, &storelab_wal::RedoRegistry::new())?;
     let payload = vec![0xA5u8; args.record_size.bytes() as usize];
     // Warm up: create the first segment and fault in the code paths.
@@ -249,7 +272,8 @@ fn measure(args: &WalBenchArgs, mode: CommitMode, threads: usize, dir: &Path) ->
                     let mut h = Histogram::<u64>::new(3).expect("valid sigfig");
                     while !stop.load(Ordering::Relaxed) {
                         let t = Instant::now();
-                        let end = wal.append(&RecordBuilder::new(RecordType::NOOP).main(payload))?;
+                        let end =
+                            wal.append(&RecordBuilder::new(RecordType::NOOP).main(payload))?;
                         wal.commit(end)?;
                         h.record(t.elapsed().as_nanos() as u64).expect("in range");
                     }
@@ -259,7 +283,10 @@ fn measure(args: &WalBenchArgs, mode: CommitMode, threads: usize, dir: &Path) ->
             .collect();
         std::thread::sleep(duration);
         stop.store(true, Ordering::Relaxed);
-        handles.into_iter().map(|h| h.join().expect("bench thread panicked")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("bench thread panicked"))
+            .collect()
     });
     let elapsed = started.elapsed().as_secs_f64();
     let delta = ledger.snapshot().delta(&before);
@@ -270,7 +297,13 @@ fn measure(args: &WalBenchArgs, mode: CommitMode, threads: usize, dir: &Path) ->
     }
     let commits = all.len();
     let wal_io = delta.get(wal.ledger_id(), IoCause::Wal);
-    let per = |x: u64| if commits == 0 { 0.0 } else { x as f64 / commits as f64 };
+    let per = |x: u64| {
+        if commits == 0 {
+            0.0
+        } else {
+            x as f64 / commits as f64
+        }
+    };
     let us = |q: f64| all.value_at_quantile(q) as f64 / 1000.0;
     Ok(WalMeasurement {
         schema_version: SCHEMA_VERSION,

@@ -28,7 +28,10 @@ impl AlignedBuf {
     /// Allocates `len` zeroed bytes. `len` must be non-zero and a multiple of [`IO_ALIGNMENT`].
     pub fn zeroed(len: usize) -> AlignedBuf {
         assert!(len > 0, "empty I/O buffer");
-        assert!(len.is_multiple_of(IO_ALIGNMENT), "buffer length {len} is not a multiple of 4096");
+        assert!(
+            len.is_multiple_of(IO_ALIGNMENT),
+            "buffer length {len} is not a multiple of 4096"
+        );
         let layout = Layout::from_size_align(len, IO_ALIGNMENT).expect("valid layout");
         // SAFETY: `layout` has a non-zero size (asserted above).
         let raw = unsafe { alloc::alloc_zeroed(layout) };

@@ -97,19 +97,29 @@ impl Disk {
 
     fn open(&self, path: &Path, relation: &str, create: bool, paged: bool) -> Result<FileId> {
         self.check_poison()?;
-        let io = self.backend.open(path, &OpenOptions { create, direct: self.direct })?;
+        let io = self.backend.open(
+            path,
+            &OpenOptions {
+                create,
+                direct: self.direct,
+            },
+        )?;
         let len = self.backend.file_len(&io)?;
         let page_bytes = self.page_size.bytes() as u64;
         if paged && !len.is_multiple_of(page_bytes) {
             return Err(Error::CorruptPage {
                 file: path.to_path_buf(),
                 page_id: PageId(len / page_bytes),
-                reason: format!("file length {len} is not a multiple of the page size {page_bytes}"),
+                reason: format!(
+                    "file length {len} is not a multiple of the page size {page_bytes}"
+                ),
             });
         }
         let mut files = self.files.write();
         if files.len() >= DISK_FILES_MAX {
-            return Err(Error::InvalidArgument(format!("more than {DISK_FILES_MAX} files")));
+            return Err(Error::InvalidArgument(format!(
+                "more than {DISK_FILES_MAX} files"
+            )));
         }
         let id = self.ledger.register(relation);
         let slot = id.0 as usize;
@@ -150,7 +160,9 @@ impl Disk {
     /// Reserves the next page id at the end of the file. The page reaches the disk when its
     /// frame is written back.
     pub fn allocate_page(&self, file: FileId) -> Result<PageId> {
-        Ok(PageId(self.file(file)?.page_count.fetch_add(1, Ordering::AcqRel)))
+        Ok(PageId(
+            self.file(file)?.page_count.fetch_add(1, Ordering::AcqRel),
+        ))
     }
 
     fn check_poison(&self) -> Result<()> {
@@ -245,7 +257,12 @@ impl Disk {
 
     /// Checks a completed read of pages starting at `first`: transfer complete (a page past the
     /// end of the file reads as zeros, a never-written page), and each page verified.
-    pub fn finish_read(&self, file: FileId, first: PageId, done: IoCompletion) -> Result<AlignedBuf> {
+    pub fn finish_read(
+        &self,
+        file: FileId,
+        first: PageId,
+        done: IoCompletion,
+    ) -> Result<AlignedBuf> {
         let n = done.bytes()?;
         let mut buf = done.buf;
         if n < buf.len() {
@@ -261,7 +278,13 @@ impl Disk {
     }
 
     /// Writes one sealed page and waits for the write to complete (not to be durable).
-    pub fn write_page(&self, file: FileId, page_id: PageId, buf: AlignedBuf, cause: IoCause) -> Result<AlignedBuf> {
+    pub fn write_page(
+        &self,
+        file: FileId,
+        page_id: PageId,
+        buf: AlignedBuf,
+        cause: IoCause,
+    ) -> Result<AlignedBuf> {
         let sink = CompletionSink::new();
         self.submit_writes(file, vec![(page_id, buf, 0)], cause, &sink)?;
         let done = self.wait(&sink).expect("a write is in flight");
@@ -272,20 +295,37 @@ impl Disk {
     /// Makes sure the file counts at least `page_count` pages (recovery uses this for pages
     /// the log knows of that never reached the disk; they read as zeros until written).
     pub fn ensure_page_count(&self, file: FileId, page_count: u64) -> Result<()> {
-        self.file(file)?.page_count.fetch_max(page_count, Ordering::AcqRel);
+        self.file(file)?
+            .page_count
+            .fetch_max(page_count, Ordering::AcqRel);
         Ok(())
     }
 
     /// Writes `buf` at byte `offset` of a file that is not a page file (the WAL's segments,
     /// the doublewrite area), charged to `cause`, and waits for the write to complete.
     /// Offsets and lengths must be multiples of 4096 so that direct I/O works.
-    pub fn write_at(&self, file: FileId, offset: u64, buf: AlignedBuf, cause: IoCause) -> Result<AlignedBuf> {
+    pub fn write_at(
+        &self,
+        file: FileId,
+        offset: u64,
+        buf: AlignedBuf,
+        cause: IoCause,
+    ) -> Result<AlignedBuf> {
         self.check_poison()?;
         let f = self.file(file)?;
-        assert!(offset.is_multiple_of(IO_ALIGNMENT as u64), "unaligned write at {offset}");
+        assert!(
+            offset.is_multiple_of(IO_ALIGNMENT as u64),
+            "unaligned write at {offset}"
+        );
         self.ledger.record_write(file, cause, buf.len() as u64);
         let sink = CompletionSink::new();
-        let request = IoRequest { file: Arc::clone(&f.io), op: IoOp::Write, offset, buf, tag: 0 };
+        let request = IoRequest {
+            file: Arc::clone(&f.io),
+            op: IoOp::Write,
+            offset,
+            buf,
+            tag: 0,
+        };
         self.backend.submit(vec![request], &sink)?;
         let done = self.wait(&sink).expect("a write is in flight");
         done.expect_full()?;
@@ -294,7 +334,13 @@ impl Disk {
 
     /// Reads `len` bytes at byte `offset` of a file, charged to `cause`; returns the buffer and
     /// the number of bytes actually read (short at the end of the file).
-    pub fn read_at(&self, file: FileId, offset: u64, len: usize, cause: IoCause) -> Result<(AlignedBuf, usize)> {
+    pub fn read_at(
+        &self,
+        file: FileId,
+        offset: u64,
+        len: usize,
+        cause: IoCause,
+    ) -> Result<(AlignedBuf, usize)> {
         self.check_poison()?;
         let f = self.file(file)?;
         self.ledger.record_read(file, cause, len as u64);

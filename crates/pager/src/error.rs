@@ -26,7 +26,9 @@ pub enum Error {
         source: std::io::Error,
     },
     /// A page read from disk does not carry the checksum its contents hash to.
-    #[error("checksum mismatch in {file} page {page_id}: stored {expected:#010x}, computed {actual:#010x}")]
+    #[error(
+        "checksum mismatch in {file} page {page_id}: stored {expected:#010x}, computed {actual:#010x}"
+    )]
     ChecksumMismatch {
         /// The file the page was read from.
         file: PathBuf,
@@ -48,7 +50,9 @@ pub enum Error {
         reason: String,
     },
     /// A page was written by a format version this build does not read.
-    #[error("{file} page {page_id} has format version {found}; this build reads version {supported}")]
+    #[error(
+        "{file} page {page_id} has format version {found}; this build reads version {supported}"
+    )]
     UnsupportedFormatVersion {
         /// The file the page was read from.
         file: PathBuf,
@@ -113,6 +117,10 @@ pub enum Error {
 impl Error {
     /// Wraps an `std::io::Error` with the file and operation it came from.
     pub fn io(file: impl Into<PathBuf>, op: &'static str, source: std::io::Error) -> Self {
-        Error::Io { file: file.into(), op, source }
+        Error::Io {
+            file: file.into(),
+            op,
+            source,
+        }
     }
 }

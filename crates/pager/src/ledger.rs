@@ -90,7 +90,10 @@ impl IoCause {
     }
 
     fn index(self) -> usize {
-        Self::ALL.iter().position(|&c| c == self).expect("every cause is in ALL")
+        Self::ALL
+            .iter()
+            .position(|&c| c == self)
+            .expect("every cause is in ALL")
     }
 }
 
@@ -169,7 +172,9 @@ pub struct Ledger {
 
 impl fmt::Debug for Ledger {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Ledger").field("files", &self.files.read().len()).finish()
+        f.debug_struct("Ledger")
+            .field("files", &self.files.read().len())
+            .finish()
     }
 }
 
@@ -192,12 +197,17 @@ impl Ledger {
 
     /// The name a file was registered under.
     pub fn name(&self, file: FileId) -> Option<String> {
-        self.files.read().get(file.0 as usize).map(|f| f.name.clone())
+        self.files
+            .read()
+            .get(file.0 as usize)
+            .map(|f| f.name.clone())
     }
 
     fn with(&self, file: FileId, cause: IoCause, f: impl FnOnce(&AtomicCounts)) {
         let files = self.files.read();
-        let counters = files.get(file.0 as usize).unwrap_or_else(|| panic!("{file} not registered"));
+        let counters = files
+            .get(file.0 as usize)
+            .unwrap_or_else(|| panic!("{file} not registered"));
         f(&counters.by_cause[cause.index()]);
     }
 
@@ -230,8 +240,10 @@ impl Ledger {
         self.with(file, cause, |c| {
             c.read_count.fetch_add(counts.read_count, Ordering::Relaxed);
             c.read_bytes.fetch_add(counts.read_bytes, Ordering::Relaxed);
-            c.write_count.fetch_add(counts.write_count, Ordering::Relaxed);
-            c.write_bytes.fetch_add(counts.write_bytes, Ordering::Relaxed);
+            c.write_count
+                .fetch_add(counts.write_count, Ordering::Relaxed);
+            c.write_bytes
+                .fetch_add(counts.write_bytes, Ordering::Relaxed);
             c.sync_count.fetch_add(counts.sync_count, Ordering::Relaxed);
         });
     }
@@ -272,12 +284,18 @@ impl LedgerSnapshot {
                 entries.insert(*key, d);
             }
         }
-        LedgerSnapshot { names: self.names.clone(), entries }
+        LedgerSnapshot {
+            names: self.names.clone(),
+            entries,
+        }
     }
 
     /// Counts for one file and cause.
     pub fn get(&self, file: FileId, cause: IoCause) -> IoCounts {
-        self.entries.get(&(file, cause)).copied().unwrap_or_default()
+        self.entries
+            .get(&(file, cause))
+            .copied()
+            .unwrap_or_default()
     }
 
     /// Counts for one file, all causes.
@@ -314,7 +332,11 @@ impl LedgerSnapshot {
     /// Every non-zero entry as (file name, cause, counts), in file then cause order.
     pub fn entries(&self) -> impl Iterator<Item = (&str, IoCause, IoCounts)> + '_ {
         self.entries.iter().map(|((file, cause), counts)| {
-            let name = self.names.get(file.0 as usize).map(String::as_str).unwrap_or("?");
+            let name = self
+                .names
+                .get(file.0 as usize)
+                .map(String::as_str)
+                .unwrap_or("?");
             (name, *cause, *counts)
         })
     }
@@ -360,7 +382,10 @@ mod tests {
         ledger.record_write(index, IoCause::EvictionWriteBack, 8192);
         ledger.record_sync(index, IoCause::Checkpoint);
         let delta = ledger.snapshot().delta(&before);
-        assert_eq!(delta.get(heap, IoCause::ForegroundRead), IoCounts::default());
+        assert_eq!(
+            delta.get(heap, IoCause::ForegroundRead),
+            IoCounts::default()
+        );
         assert_eq!(delta.get(heap, IoCause::Prefetch).read_bytes, 16384);
         assert_eq!(delta.file_total(index).write_count, 1);
         assert_eq!(delta.cause_total(IoCause::Checkpoint).sync_count, 1);

@@ -154,7 +154,11 @@ impl PageHeader {
     /// Panics if `page` is shorter than the header, which callers guarantee (a page buffer is
     /// always a whole page).
     pub fn read(page: &[u8]) -> PageHeader {
-        assert!(page.len() >= PAGE_HEADER_SIZE, "page buffer of {} bytes", page.len());
+        assert!(
+            page.len() >= PAGE_HEADER_SIZE,
+            "page buffer of {} bytes",
+            page.len()
+        );
         PageHeader {
             checksum: read_u32(page, CHECKSUM_OFFSET),
             version: read_u16(page, VERSION_OFFSET),
@@ -190,8 +194,14 @@ pub fn set_page_lsn(page: &mut [u8], lsn: Lsn) {
 /// version is a bug in the caller, and it is cheaper to catch it here than on the next read.
 pub fn seal_page(page: &mut [u8], page_id: PageId) {
     let header = PageHeader::read(page);
-    assert_eq!(header.version, PAGE_FORMAT_VERSION, "sealing page {page_id} with a bad version");
-    assert_eq!(header.page_id, page_id, "sealing a page whose header names another page");
+    assert_eq!(
+        header.version, PAGE_FORMAT_VERSION,
+        "sealing page {page_id} with a bad version"
+    );
+    assert_eq!(
+        header.page_id, page_id,
+        "sealing a page whose header names another page"
+    );
     let checksum = page_checksum(page, page_id);
     page[CHECKSUM_OFFSET..CHECKSUM_OFFSET + 4].copy_from_slice(&checksum.to_le_bytes());
 }
@@ -273,7 +283,10 @@ mod tests {
             let mut bad = page.clone();
             bad[bit / 8] ^= 1 << (bit % 8);
             let err = verify_page(&bad, Path::new("f"), PageId(3)).unwrap_err();
-            assert!(matches!(err, Error::ChecksumMismatch { .. }), "bit {bit}: {err}");
+            assert!(
+                matches!(err, Error::ChecksumMismatch { .. }),
+                "bit {bit}: {err}"
+            );
         }
     }
 
@@ -282,7 +295,13 @@ mod tests {
     fn misdirected_page_is_a_checksum_mismatch() {
         let page = sealed(PageSize::K8, 3);
         let err = verify_page(&page, Path::new("f"), PageId(4)).unwrap_err();
-        assert!(matches!(err, Error::ChecksumMismatch { page_id: PageId(4), .. }));
+        assert!(matches!(
+            err,
+            Error::ChecksumMismatch {
+                page_id: PageId(4),
+                ..
+            }
+        ));
     }
 
     /// An all-zero page is a never-written page, not corruption.
@@ -303,6 +322,9 @@ mod tests {
     #[test]
     fn page_size_rejects_other_sizes() {
         assert!(PageSize::from_bytes(8192).is_ok());
-        assert!(matches!(PageSize::from_bytes(1000), Err(Error::InvalidPageSize { size: 1000 })));
+        assert!(matches!(
+            PageSize::from_bytes(1000),
+            Err(Error::InvalidPageSize { size: 1000 })
+        ));
     }
 }

@@ -19,10 +19,28 @@ struct Fixture {
 
 fn fixture(frames: usize, policy: PolicyKind) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let disk = Disk::new(Arc::new(SyncBackend::new()), Ledger::new(), PageSize::K4, false);
-    let file = disk.open_file(&dir.path().join("rel"), "rel", true).unwrap();
-    let pool = BufferPool::new(disk, PoolConfig { frame_count: frames, policy }).unwrap();
-    Fixture { _dir: dir, pool, file }
+    let disk = Disk::new(
+        Arc::new(SyncBackend::new()),
+        Ledger::new(),
+        PageSize::K4,
+        false,
+    );
+    let file = disk
+        .open_file(&dir.path().join("rel"), "rel", true)
+        .unwrap();
+    let pool = BufferPool::new(
+        disk,
+        PoolConfig {
+            frame_count: frames,
+            policy,
+        },
+    )
+    .unwrap();
+    Fixture {
+        _dir: dir,
+        pool,
+        file,
+    }
 }
 
 /// Creates `n` pages whose body starts with their page number, and flushes them.
@@ -70,7 +88,10 @@ fn pinned_pages_survive_pressure_and_exhaust_the_pool() {
     assert_eq!(body_u64(b.body()), 1);
     let c = f.pool.read(f.file, PageId(2)).unwrap();
     let err = f.pool.read(f.file, PageId(3)).unwrap_err();
-    assert!(matches!(err, Error::PoolExhausted { frame_count: 3 }), "{err}");
+    assert!(
+        matches!(err, Error::PoolExhausted { frame_count: 3 }),
+        "{err}"
+    );
     drop((a, b, c));
     f.pool.read(f.file, PageId(3)).unwrap();
     f.pool.check().unwrap();
@@ -107,7 +128,10 @@ fn read_past_end_is_out_of_range() {
     let f = fixture(4, PolicyKind::ClockSweep);
     fill(&f, 2);
     let err = f.pool.read(f.file, PageId(2)).unwrap_err();
-    assert!(matches!(err, Error::PageOutOfRange { page_count: 2, .. }), "{err}");
+    assert!(
+        matches!(err, Error::PageOutOfRange { page_count: 2, .. }),
+        "{err}"
+    );
 }
 
 /// Many threads incrementing counters on shared pages through a pool smaller than the data
@@ -125,7 +149,9 @@ fn concurrent_writers_and_readers_lose_nothing() {
             s.spawn(move || {
                 let mut x = t as u64 * 7919 + 1;
                 for _ in 0..rounds {
-                    x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    x = x
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
                     let page_id = PageId((x >> 33) % pages);
                     if x & 1 == 0 {
                         let mut page = f.pool.write(f.file, page_id).unwrap();
@@ -149,7 +175,9 @@ fn concurrent_writers_and_readers_lose_nothing() {
     for t in 0..threads {
         let mut x = t as u64 * 7919 + 1;
         for _ in 0..rounds {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             expected += u64::from(x & 1 == 0);
         }
     }
@@ -166,7 +194,10 @@ fn read_stream_prefetches_and_combines() {
     f.pool.evict_file(f.file).unwrap();
     let ledger = f.pool.disk().ledger().clone();
     let before = ledger.snapshot();
-    let config = ReadStreamConfig { depth: 16, combine_max: 8 };
+    let config = ReadStreamConfig {
+        depth: 16,
+        combine_max: 8,
+    };
     let mut stream = ReadStream::new(&f.pool, f.file, (0..48).map(PageId), config);
     let mut seen = 0;
     while let Some(page) = stream.next() {
@@ -189,7 +220,12 @@ fn read_stream_dropped_early_releases_its_pins() {
     let f = fixture(64, PolicyKind::ClockSweep);
     fill(&f, 40);
     f.pool.evict_file(f.file).unwrap();
-    let mut stream = ReadStream::new(&f.pool, f.file, (0..40).rev().map(PageId), ReadStreamConfig::default());
+    let mut stream = ReadStream::new(
+        &f.pool,
+        f.file,
+        (0..40).rev().map(PageId),
+        ReadStreamConfig::default(),
+    );
     let first = stream.next().unwrap().unwrap();
     assert_eq!(first.page_id(), PageId(39));
     drop(first);
@@ -211,7 +247,10 @@ fn scan_ring_protects_the_rest_of_the_pool() {
         drop(f.pool.read_with_ring(f.file, PageId(i), &ring).unwrap());
     }
     for i in 0..8 {
-        assert!(f.pool.contains(f.file, PageId(i)), "hot page {i} was evicted by the scan");
+        assert!(
+            f.pool.contains(f.file, PageId(i)),
+            "hot page {i} was evicted by the scan"
+        );
     }
     f.pool.check().unwrap();
 }
@@ -231,7 +270,9 @@ impl WriteBackHook for RecordingHook {
 #[test]
 fn write_back_hook_sees_page_lsn() {
     let f = fixture(2, PolicyKind::ClockSweep);
-    let hook = Arc::new(RecordingHook { lsn_max: AtomicU64::new(0) });
+    let hook = Arc::new(RecordingHook {
+        lsn_max: AtomicU64::new(0),
+    });
     f.pool.set_write_back_hook(hook.clone());
     {
         let mut page = f.pool.new_page(f.file, PageType::RAW).unwrap();
@@ -257,7 +298,14 @@ fn flush_all_writes_and_syncs() {
     assert_eq!(flush.write_count, 10);
     assert_eq!(flush.sync_count, 1);
     f.pool.flush_all().unwrap();
-    assert_eq!(ledger.snapshot().delta(&before).get(f.file, IoCause::Flush).write_count, 10);
+    assert_eq!(
+        ledger
+            .snapshot()
+            .delta(&before)
+            .get(f.file, IoCause::Flush)
+            .write_count,
+        10
+    );
 }
 
 /// `page_for_overwrite` hands out a page without reading it: a corrupt page can be replaced
@@ -287,6 +335,9 @@ fn page_for_overwrite_replaces_corrupt_and_missing_pages() {
     assert_eq!(body_u64(f.pool.read(f.file, PageId(1)).unwrap().body()), 11);
     assert_eq!(body_u64(f.pool.read(f.file, PageId(5)).unwrap().body()), 55);
     // Pages 3 and 4 were never written: they read as fresh, empty pages.
-    assert_eq!(f.pool.read(f.file, PageId(3)).unwrap().header().page_type, PageType::FREE);
+    assert_eq!(
+        f.pool.read(f.file, PageId(3)).unwrap().header().page_type,
+        PageType::FREE
+    );
     f.pool.check().unwrap();
 }

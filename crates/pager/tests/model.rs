@@ -39,9 +39,24 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 fn open(path: &Path, frames: usize, policy: PolicyKind) -> (BufferPool, FileId) {
-    let disk = Disk::new(Arc::new(SyncBackend::new()), Ledger::new(), PageSize::K4, false);
+    let disk = Disk::new(
+        Arc::new(SyncBackend::new()),
+        Ledger::new(),
+        PageSize::K4,
+        false,
+    );
     let file = disk.open_file(path, "model", true).unwrap();
-    (BufferPool::new(disk, PoolConfig { frame_count: frames, policy }).unwrap(), file)
+    (
+        BufferPool::new(
+            disk,
+            PoolConfig {
+                frame_count: frames,
+                policy,
+            },
+        )
+        .unwrap(),
+        file,
+    )
 }
 
 fn value_of(body: &[u8]) -> u64 {
@@ -83,7 +98,8 @@ fn run(ops: Vec<Op>, frames: usize, policy: PolicyKind) -> Result<(), TestCaseEr
                 prop_assert_eq!(pool.disk().page_count(file).unwrap(), count as u64);
             }
         }
-        pool.check().map_err(|e| TestCaseError::fail(e.to_string()))?;
+        pool.check()
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
     }
     for (id, value) in &model {
         prop_assert_eq!(value_of(pool.read(file, *id).unwrap().body()), *value);
@@ -92,7 +108,11 @@ fn run(ops: Vec<Op>, frames: usize, policy: PolicyKind) -> Result<(), TestCaseEr
 }
 
 fn cases() -> u32 {
-    if std::env::var_os("STORELAB_LONG").is_some() { 2000 } else { 64 }
+    if std::env::var_os("STORELAB_LONG").is_some() {
+        2000
+    } else {
+        64
+    }
 }
 
 proptest! {

@@ -68,14 +68,30 @@ impl ControlFile {
     /// `None` for a new file.
     pub fn open(backend: Arc<dyn IoBackend>, dir: &Path) -> Result<ControlFile> {
         let path = dir.join(CONTROL_FILE_NAME);
-        let file = backend.open(&path, &OpenOptions { create: true, direct: false })?;
+        let file = backend.open(
+            &path,
+            &OpenOptions {
+                create: true,
+                direct: false,
+            },
+        )?;
         let len = backend.file_len(&file)?;
-        let mut control = ControlFile { backend, file, path, last: None };
+        let mut control = ControlFile {
+            backend,
+            file,
+            path,
+            last: None,
+        };
         if len == 0 {
             return Ok(control);
         }
-        let (buf, n) = control.backend.read_at(&control.file, 0, 2 * CONTROL_SLOT_SIZE)?;
-        let slots = [decode_slot(&buf[..CONTROL_SLOT_SIZE.min(n)]), decode_slot(buf.get(CONTROL_SLOT_SIZE..n).unwrap_or(&[]))];
+        let (buf, n) = control
+            .backend
+            .read_at(&control.file, 0, 2 * CONTROL_SLOT_SIZE)?;
+        let slots = [
+            decode_slot(&buf[..CONTROL_SLOT_SIZE.min(n)]),
+            decode_slot(buf.get(CONTROL_SLOT_SIZE..n).unwrap_or(&[])),
+        ];
         control.last = slots.into_iter().flatten().max_by_key(|d| d.sequence);
         if control.last.is_none() {
             return Err(Error::CorruptControlFile {
@@ -97,7 +113,8 @@ impl ControlFile {
         let slot = (data.sequence % 2) as usize;
         let mut buf = AlignedBuf::zeroed(CONTROL_SLOT_SIZE);
         encode_slot(&mut buf, &data);
-        self.backend.write_at(&self.file, (slot * CONTROL_SLOT_SIZE) as u64, buf)?;
+        self.backend
+            .write_at(&self.file, (slot * CONTROL_SLOT_SIZE) as u64, buf)?;
         self.backend.sync(&self.file)?;
         self.last = Some(data);
         Ok(())
@@ -115,9 +132,11 @@ fn encode_slot(buf: &mut [u8], d: &ControlData) {
     buf[TORN_OFFSET] = d.torn_page_mode;
     buf[PAGE_SIZE_OFFSET..PAGE_SIZE_OFFSET + 4].copy_from_slice(&d.page_size.to_le_bytes());
     buf[SEQ_OFFSET..SEQ_OFFSET + 8].copy_from_slice(&d.sequence.to_le_bytes());
-    buf[CHECKPOINT_OFFSET..CHECKPOINT_OFFSET + 8].copy_from_slice(&d.checkpoint_lsn.0.to_le_bytes());
+    buf[CHECKPOINT_OFFSET..CHECKPOINT_OFFSET + 8]
+        .copy_from_slice(&d.checkpoint_lsn.0.to_le_bytes());
     buf[REDO_OFFSET..REDO_OFFSET + 8].copy_from_slice(&d.redo_lsn.0.to_le_bytes());
-    buf[SEGMENT_SIZE_OFFSET..SEGMENT_SIZE_OFFSET + 4].copy_from_slice(&d.segment_size.to_le_bytes());
+    buf[SEGMENT_SIZE_OFFSET..SEGMENT_SIZE_OFFSET + 4]
+        .copy_from_slice(&d.segment_size.to_le_bytes());
     let crc = crc32c::crc32c(&buf[..CRC_OFFSET]);
     buf[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_le_bytes());
 }
@@ -131,7 +150,12 @@ fn decode_slot(buf: &[u8]) -> Option<ControlData> {
     if u32_at(CRC_OFFSET) != crc32c::crc32c(&buf[..CRC_OFFSET]) {
         return None;
     }
-    if u16::from_le_bytes(buf[VERSION_OFFSET..VERSION_OFFSET + 2].try_into().expect("2")) != VERSION {
+    if u16::from_le_bytes(
+        buf[VERSION_OFFSET..VERSION_OFFSET + 2]
+            .try_into()
+            .expect("2"),
+    ) != VERSION
+    {
         return None;
     }
     Some(ControlData {
@@ -182,6 +206,9 @@ mod tests {
         // Both slots bad: a clear error.
         bytes[CONTROL_SLOT_SIZE + 20] ^= 0xFF;
         std::fs::write(&path, &bytes).unwrap();
-        assert!(matches!(ControlFile::open(backend, dir.path()), Err(Error::CorruptControlFile { .. })));
+        assert!(matches!(
+            ControlFile::open(backend, dir.path()),
+            Err(Error::CorruptControlFile { .. })
+        ));
     }
 }

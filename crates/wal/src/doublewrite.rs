@@ -75,7 +75,11 @@ impl DoublewriteArea {
         pages: &[(FileId, PageId, &[u8])],
         rel_of: &dyn Fn(FileId) -> Option<RelId>,
     ) -> storelab_pager::Result<()> {
-        assert!(pages.len() <= DOUBLEWRITE_PAGES_MAX, "doublewrite batch of {}", pages.len());
+        assert!(
+            pages.len() <= DOUBLEWRITE_PAGES_MAX,
+            "doublewrite batch of {}",
+            pages.len()
+        );
         let mut busy = self.busy.lock();
         while *busy {
             self.freed.wait(&mut busy);
@@ -113,7 +117,8 @@ impl DoublewriteArea {
         }
         let crc = crc32c::crc32c(&buf[..CRC_OFFSET]);
         buf[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_le_bytes());
-        self.disk.write_at(self.file, 0, buf, IoCause::Doublewrite)?;
+        self.disk
+            .write_at(self.file, 0, buf, IoCause::Doublewrite)?;
         self.disk.sync(self.file, IoCause::Doublewrite)?;
         let mut files: Vec<FileId> = pages.iter().map(|(file, _, _)| *file).collect();
         files.sort();
@@ -129,13 +134,19 @@ impl DoublewriteArea {
     }
 
     /// Repairs torn home pages from the area. Returns how many pages were restored.
-    pub fn recover(&self, pool: &BufferPool, file_of: &dyn Fn(RelId) -> Option<FileId>) -> Result<usize> {
+    pub fn recover(
+        &self,
+        pool: &BufferPool,
+        file_of: &dyn Fn(RelId) -> Option<FileId>,
+    ) -> Result<usize> {
         let page_size = self.disk.page_size().bytes();
         let len = self.disk.file_len(self.file)? as usize;
         if len < DIRECTORY_SIZE {
             return Ok(0);
         }
-        let (dir_buf, read) = self.disk.read_at(self.file, 0, DIRECTORY_SIZE, IoCause::Doublewrite)?;
+        let (dir_buf, read) =
+            self.disk
+                .read_at(self.file, 0, DIRECTORY_SIZE, IoCause::Doublewrite)?;
         if read < DIRECTORY_SIZE || dir_buf[..8] != MAGIC {
             return Ok(0);
         }
@@ -143,18 +154,28 @@ impl DoublewriteArea {
         if stored != crc32c::crc32c(&dir_buf[..CRC_OFFSET]) {
             return Ok(0); // The doublewrite write itself tore: no home write had begun.
         }
-        let count = u32::from_le_bytes(dir_buf[COUNT_OFFSET..COUNT_OFFSET + 4].try_into().expect("4")) as usize;
+        let count = u32::from_le_bytes(
+            dir_buf[COUNT_OFFSET..COUNT_OFFSET + 4]
+                .try_into()
+                .expect("4"),
+        ) as usize;
         if count > DOUBLEWRITE_PAGES_MAX || len < DIRECTORY_SIZE + count * page_size {
             return Ok(0);
         }
         let mut repaired = 0;
         for i in 0..count {
             let at = ENTRIES_OFFSET + i * ENTRY_SIZE;
-            let rel = RelId(u32::from_le_bytes(dir_buf[at..at + 4].try_into().expect("4")));
-            let page_id = PageId(u64::from_le_bytes(dir_buf[at + 4..at + 12].try_into().expect("8")));
+            let rel = RelId(u32::from_le_bytes(
+                dir_buf[at..at + 4].try_into().expect("4"),
+            ));
+            let page_id = PageId(u64::from_le_bytes(
+                dir_buf[at + 4..at + 12].try_into().expect("8"),
+            ));
             let Some(file) = file_of(rel) else { continue };
             let offset = (DIRECTORY_SIZE + i * page_size) as u64;
-            let (image, n) = self.disk.read_at(self.file, offset, page_size, IoCause::Doublewrite)?;
+            let (image, n) =
+                self.disk
+                    .read_at(self.file, offset, page_size, IoCause::Doublewrite)?;
             let path = self.disk.path(self.file)?;
             if n < page_size || verify_page(&image, &path, page_id).is_err() {
                 continue;

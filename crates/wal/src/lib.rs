@@ -100,7 +100,8 @@ pub use config::{CommitMode, TornPageMode, WalConfig};
 pub use error::{Error, Result};
 pub use reader::{EndReason, ReadEnd, WalReader};
 pub use record::{
-    BLOCKS_PER_RECORD_MAX, Block, BlockRef, RECORD_SIZE_MAX, Record, RecordBuilder, RecordType, RelId,
+    BLOCKS_PER_RECORD_MAX, Block, BlockRef, RECORD_SIZE_MAX, Record, RecordBuilder, RecordType,
+    RelId,
 };
 pub use recovery::{RecoveryReport, RedoFn, RedoRegistry};
 pub use wal::Wal;

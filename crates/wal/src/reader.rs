@@ -15,7 +15,9 @@ use storelab_pager::io::{IoBackend, OpenOptions};
 
 use crate::error::{Error, Result};
 use crate::record::{RECORD_HEADER_SIZE, RECORD_SIZE_MAX, Record, decode, peek_len};
-use crate::segment::{HeaderCheck, SEGMENT_HEADER_SIZE, SegmentGeometry, check_header, segment_file_name};
+use crate::segment::{
+    HeaderCheck, SEGMENT_HEADER_SIZE, SegmentGeometry, check_header, segment_file_name,
+};
 
 /// Why reading stopped.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,7 +44,10 @@ impl fmt::Display for EndReason {
             EndReason::MissingSegment(why) => write!(f, "no further segment ({why})"),
             EndReason::Corrupt(why) => write!(f, "torn or corrupt record: {why}"),
             EndReason::PrevMismatch { found, expected } => {
-                write!(f, "stale record (names predecessor {found}, expected {expected})")
+                write!(
+                    f,
+                    "stale record (names predecessor {found}, expected {expected})"
+                )
             }
         }
     }
@@ -113,7 +118,10 @@ impl WalReader {
     }
 
     fn stop(&mut self, reason: EndReason) -> Result<Option<Record>> {
-        self.end = Some(ReadEnd { lsn: self.position, reason });
+        self.end = Some(ReadEnd {
+            lsn: self.position,
+            reason,
+        });
         Ok(None)
     }
 
@@ -127,14 +135,28 @@ impl WalReader {
         if !path.exists() {
             return Ok(Err(format!("{} does not exist", path.display())));
         }
-        let file = self.backend.open(&path, &OpenOptions { create: false, direct: false })?;
+        let file = self.backend.open(
+            &path,
+            &OpenOptions {
+                create: false,
+                direct: false,
+            },
+        )?;
         let (buf, read) = self.backend.read_at(&file, 0, self.geometry.segment_size)?;
         if read < SEGMENT_HEADER_SIZE {
             return Ok(Err(format!("{} is shorter than a header", path.display())));
         }
-        match check_header(&buf[..SEGMENT_HEADER_SIZE], n, self.geometry, self.page_size, &path)? {
+        match check_header(
+            &buf[..SEGMENT_HEADER_SIZE],
+            n,
+            self.geometry,
+            self.page_size,
+            &path,
+        )? {
             HeaderCheck::Valid => {}
-            HeaderCheck::NotThisSegment(why) => return Ok(Err(format!("{}: {why}", path.display()))),
+            HeaderCheck::NotThisSegment(why) => {
+                return Ok(Err(format!("{}: {why}", path.display())));
+            }
         }
         let data = buf[SEGMENT_HEADER_SIZE..read].to_vec();
         self.loaded = Some(LoadedSegment { number: n, data });
@@ -143,7 +165,12 @@ impl WalReader {
 
     /// Copies `len` log bytes at `lsn` (possibly across segments) into `out`; `Err(why)` if a
     /// segment is missing or short.
-    fn read_bytes(&mut self, lsn: Lsn, len: usize, out: &mut Vec<u8>) -> Result<std::result::Result<(), String>> {
+    fn read_bytes(
+        &mut self,
+        lsn: Lsn,
+        len: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<std::result::Result<(), String>> {
         out.clear();
         let mut at = lsn;
         while out.len() < len {
@@ -187,13 +214,18 @@ impl WalReader {
         }
         let record = match decode(&bytes, self.position, self.page_size) {
             Ok(r) => r,
-            Err(Error::CorruptRecord { reason, .. }) => return self.stop(EndReason::Corrupt(reason)),
+            Err(Error::CorruptRecord { reason, .. }) => {
+                return self.stop(EndReason::Corrupt(reason));
+            }
             Err(e) => return Err(e),
         };
         if let Some(expected) = self.last_start
             && record.prev != expected
         {
-            return self.stop(EndReason::PrevMismatch { found: record.prev, expected });
+            return self.stop(EndReason::PrevMismatch {
+                found: record.prev,
+                expected,
+            });
         }
         self.last_start = Some(record.lsn);
         self.position = record.end_lsn();

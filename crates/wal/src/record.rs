@@ -118,12 +118,21 @@ pub struct RecordBuilder<'a> {
 impl<'a> RecordBuilder<'a> {
     /// A record of `record_type` with no blocks and no main data.
     pub fn new(record_type: RecordType) -> Self {
-        RecordBuilder { record_type, blocks: Vec::new(), main: &[] }
+        RecordBuilder {
+            record_type,
+            blocks: Vec::new(),
+            main: &[],
+        }
     }
 
     /// Adds a changed page: `page` is its bytes after the change, `data` its redo data.
     pub fn block(mut self, rel: RelId, page_id: PageId, page: &'a [u8], data: &'a [u8]) -> Self {
-        self.blocks.push(BlockRef { rel, page_id, page: Some(page), data });
+        self.blocks.push(BlockRef {
+            rel,
+            page_id,
+            page: Some(page),
+            data,
+        });
         self
     }
 
@@ -135,9 +144,17 @@ impl<'a> RecordBuilder<'a> {
 
     /// Encodes the record at `lsn` after the record at `prev`. `take_image(i)` says whether
     /// block `i` gets a full-page image.
-    pub fn encode(&self, lsn: Lsn, prev: Lsn, take_image: &dyn Fn(&BlockRef<'_>) -> bool) -> Result<Vec<u8>> {
+    pub fn encode(
+        &self,
+        lsn: Lsn,
+        prev: Lsn,
+        take_image: &dyn Fn(&BlockRef<'_>) -> bool,
+    ) -> Result<Vec<u8>> {
         if self.blocks.len() > BLOCKS_PER_RECORD_MAX {
-            return Err(Error::TooManyBlocks { count: self.blocks.len(), max: BLOCKS_PER_RECORD_MAX });
+            return Err(Error::TooManyBlocks {
+                count: self.blocks.len(),
+                max: BLOCKS_PER_RECORD_MAX,
+            });
         }
         let images: Vec<Option<&[u8]>> = self
             .blocks
@@ -149,7 +166,10 @@ impl<'a> RecordBuilder<'a> {
             size += b.data.len() + image.map_or(0, <[u8]>::len);
         }
         if size > RECORD_SIZE_MAX {
-            return Err(Error::RecordTooLarge { size, max: RECORD_SIZE_MAX });
+            return Err(Error::RecordTooLarge {
+                size,
+                max: RECORD_SIZE_MAX,
+            });
         }
         let mut out = Vec::with_capacity(size);
         out.extend_from_slice(&[0; 4]); // crc, filled last
@@ -233,7 +253,9 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
 /// length that cannot be a record (zero: the end of the written log).
 pub fn peek_len(header: &[u8]) -> Option<usize> {
     let len = u32_at(header, LEN_OFFSET) as usize;
-    (RECORD_HEADER_SIZE..=RECORD_SIZE_MAX).contains(&len).then_some(len)
+    (RECORD_HEADER_SIZE..=RECORD_SIZE_MAX)
+        .contains(&len)
+        .then_some(len)
 }
 
 /// Decodes the record in `bytes` (exactly its encoded length), expected at `lsn`. Everything
@@ -241,16 +263,24 @@ pub fn peek_len(header: &[u8]) -> Option<usize> {
 pub fn decode(bytes: &[u8], lsn: Lsn, page_size: usize) -> Result<Record> {
     let corrupt = |reason: String| Error::CorruptRecord { lsn, reason };
     if bytes.len() < RECORD_HEADER_SIZE {
-        return Err(corrupt(format!("{} bytes is shorter than a header", bytes.len())));
+        return Err(corrupt(format!(
+            "{} bytes is shorter than a header",
+            bytes.len()
+        )));
     }
     let len = u32_at(bytes, LEN_OFFSET) as usize;
     if len != bytes.len() {
-        return Err(corrupt(format!("length field {len} but {} bytes given", bytes.len())));
+        return Err(corrupt(format!(
+            "length field {len} but {} bytes given",
+            bytes.len()
+        )));
     }
     let stored = u32_at(bytes, CRC_OFFSET);
     let actual = crc32c::crc32c(&bytes[LEN_OFFSET..]);
     if stored != actual {
-        return Err(corrupt(format!("checksum {stored:#010x}, computed {actual:#010x}")));
+        return Err(corrupt(format!(
+            "checksum {stored:#010x}, computed {actual:#010x}"
+        )));
     }
     let own = Lsn(u64_at(bytes, LSN_OFFSET));
     if own != lsn {
@@ -282,7 +312,9 @@ pub fn decode(bytes: &[u8], lsn: Lsn, page_size: usize) -> Result<Record> {
         }
         let has_image = flags & BLOCK_HAS_IMAGE != 0;
         if has_image != (image_len != 0) || (has_image && image_len != page_size) {
-            return Err(corrupt(format!("image of {image_len} bytes (page size {page_size})")));
+            return Err(corrupt(format!(
+                "image of {image_len} bytes (page size {page_size})"
+            )));
         }
         heads.push((
             RelId(u32_at(h, BLOCK_REL_OFFSET)),
@@ -301,14 +333,28 @@ pub fn decode(bytes: &[u8], lsn: Lsn, page_size: usize) -> Result<Record> {
             .ok_or_else(|| corrupt("block data runs past the record".into()))?;
         let image = (image_len > 0).then(|| bytes[at..at + image_len].to_vec());
         let data = bytes[at + image_len..end].to_vec();
-        blocks.push(Block { rel, page_id, image, data });
+        blocks.push(Block {
+            rel,
+            page_id,
+            image,
+            data,
+        });
         at = end;
     }
     if at + main_len != len {
-        return Err(corrupt(format!("main data of {main_len} bytes does not fill the record")));
+        return Err(corrupt(format!(
+            "main data of {main_len} bytes does not fill the record"
+        )));
     }
     let main = bytes[at..].to_vec();
-    Ok(Record { lsn, prev, record_type, blocks, main, len })
+    Ok(Record {
+        lsn,
+        prev,
+        record_type,
+        blocks,
+        main,
+        len,
+    })
 }
 
 #[cfg(test)]
@@ -327,7 +373,9 @@ mod tests {
     fn record_round_trips() {
         let page = vec![7u8; 4096];
         for with_images in [false, true] {
-            let bytes = sample(&page).encode(Lsn(100), Lsn(40), &|_| with_images).unwrap();
+            let bytes = sample(&page)
+                .encode(Lsn(100), Lsn(40), &|_| with_images)
+                .unwrap();
             let r = decode(&bytes, Lsn(100), 4096).unwrap();
             assert_eq!(r.prev, Lsn(40));
             assert_eq!(r.record_type, RecordType(20));
@@ -354,7 +402,9 @@ mod tests {
     /// A valid record read at the wrong position is rejected.
     #[test]
     fn record_at_wrong_lsn_is_rejected() {
-        let bytes = RecordBuilder::new(RecordType(20)).encode(Lsn(64), Lsn(0), &|_| false).unwrap();
+        let bytes = RecordBuilder::new(RecordType(20))
+            .encode(Lsn(64), Lsn(0), &|_| false)
+            .unwrap();
         assert!(decode(&bytes, Lsn(96), 4096).is_err());
     }
 
@@ -362,13 +412,18 @@ mod tests {
     #[test]
     fn oversized_records_are_refused() {
         let big = vec![0u8; RECORD_SIZE_MAX];
-        let err = RecordBuilder::new(RecordType(20)).main(&big).encode(Lsn(0), Lsn(0), &|_| false);
+        let err = RecordBuilder::new(RecordType(20))
+            .main(&big)
+            .encode(Lsn(0), Lsn(0), &|_| false);
         assert!(matches!(err, Err(Error::RecordTooLarge { .. })));
         let page = [0u8; 16];
         let mut b = RecordBuilder::new(RecordType(20));
         for i in 0..=BLOCKS_PER_RECORD_MAX {
             b = b.block(RelId(0), PageId(i as u64), &page, b"");
         }
-        assert!(matches!(b.encode(Lsn(0), Lsn(0), &|_| false), Err(Error::TooManyBlocks { .. })));
+        assert!(matches!(
+            b.encode(Lsn(0), Lsn(0), &|_| false),
+            Err(Error::TooManyBlocks { .. })
+        ));
     }
 }

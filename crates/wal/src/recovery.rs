@@ -29,7 +29,8 @@ use crate::wal::Wal;
 
 /// A redo function: applies block `block` of `record` to `page` (the whole page, header
 /// included). Errors are reported with the record's LSN.
-pub type RedoFn = dyn Fn(&Record, usize, &mut [u8]) -> std::result::Result<(), String> + Send + Sync;
+pub type RedoFn =
+    dyn Fn(&Record, usize, &mut [u8]) -> std::result::Result<(), String> + Send + Sync;
 
 /// The redo functions of the record types engines define.
 #[derive(Default)]
@@ -39,7 +40,9 @@ pub struct RedoRegistry {
 
 impl std::fmt::Debug for RedoRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedoRegistry").field("types", &self.functions.len()).finish()
+        f.debug_struct("RedoRegistry")
+            .field("types", &self.functions.len())
+            .finish()
     }
 }
 
@@ -53,11 +56,20 @@ impl RedoRegistry {
     pub fn register(
         &mut self,
         record_type: RecordType,
-        redo: impl Fn(&Record, usize, &mut [u8]) -> std::result::Result<(), String> + Send + Sync + 'static,
+        redo: impl Fn(&Record, usize, &mut [u8]) -> std::result::Result<(), String>
+        + Send
+        + Sync
+        + 'static,
     ) {
-        assert!(record_type >= RecordType::FIRST_ENGINE, "record type {record_type:?} is reserved");
+        assert!(
+            record_type >= RecordType::FIRST_ENGINE,
+            "record type {record_type:?} is reserved"
+        );
         let previous = self.functions.insert(record_type, Box::new(redo));
-        assert!(previous.is_none(), "record type {record_type:?} registered twice");
+        assert!(
+            previous.is_none(),
+            "record type {record_type:?} registered twice"
+        );
     }
 }
 
@@ -84,8 +96,14 @@ impl Wal {
     /// Replays the log from the last checkpoint into `pool`'s pages and checkpoints. Every
     /// relation the log may name must be attached first. Installs the WAL as the pool's
     /// write-back hook (the write-ahead rule) before touching any page.
-    pub fn recover(self: &Arc<Self>, pool: &BufferPool, redo: &RedoRegistry) -> Result<RecoveryReport> {
-        pool.set_write_back_hook(Arc::clone(self) as Arc<dyn storelab_pager::buffer_pool::WriteBackHook>);
+    pub fn recover(
+        self: &Arc<Self>,
+        pool: &BufferPool,
+        redo: &RedoRegistry,
+    ) -> Result<RecoveryReport> {
+        pool.set_write_back_hook(
+            Arc::clone(self) as Arc<dyn storelab_pager::buffer_pool::WriteBackHook>
+        );
         let mut report = RecoveryReport {
             redo_start: self.recovery_start,
             end: self.recovery_end.clone(),
@@ -130,16 +148,21 @@ impl Wal {
         let function = if record.record_type == RecordType::PAGE_IMAGES {
             None
         } else {
-            Some(redo.functions.get(&record.record_type).ok_or(Error::UnknownRecordType {
-                lsn: record.lsn,
-                record_type: record.record_type.0,
-            })?)
+            Some(
+                redo.functions
+                    .get(&record.record_type)
+                    .ok_or(Error::UnknownRecordType {
+                        lsn: record.lsn,
+                        record_type: record.record_type.0,
+                    })?,
+            )
         };
         let end = record.end_lsn();
         for (i, block) in record.blocks.iter().enumerate() {
-            let file = self
-                .file_of(block.rel)
-                .ok_or(Error::UnknownRelation { lsn: record.lsn, rel: block.rel.0 })?;
+            let file = self.file_of(block.rel).ok_or(Error::UnknownRelation {
+                lsn: record.lsn,
+                rel: block.rel.0,
+            })?;
             if let Some(image) = &block.image {
                 let mut page = pool.page_for_overwrite(file, block.page_id)?;
                 // A cached valid page may already be past this record; a fresh frame is zeroed.
@@ -151,7 +174,10 @@ impl Wal {
                 if header.page_id != block.page_id {
                     return Err(Error::Redo {
                         lsn: record.lsn,
-                        reason: format!("image of page {} filed under page {}", header.page_id, block.page_id),
+                        reason: format!(
+                            "image of page {} filed under page {}",
+                            header.page_id, block.page_id
+                        ),
                     });
                 }
                 page.copy_from_slice(image);
@@ -181,7 +207,10 @@ impl Wal {
                     reason: format!("page-images record without an image for block {i}"),
                 });
             };
-            function(record, i, &mut page).map_err(|reason| Error::Redo { lsn: record.lsn, reason })?;
+            function(record, i, &mut page).map_err(|reason| Error::Redo {
+                lsn: record.lsn,
+                reason,
+            })?;
             page.set_lsn(end);
             report.pages_redone += 1;
         }

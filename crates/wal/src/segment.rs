@@ -92,7 +92,9 @@ pub fn segment_file_name(n: u64) -> String {
 /// Parses a segment file name back into its number.
 pub fn parse_segment_file_name(name: &str) -> Option<u64> {
     let hex = name.strip_suffix(".wal")?;
-    (hex.len() == 16).then(|| u64::from_str_radix(hex, 16).ok()).flatten()
+    (hex.len() == 16)
+        .then(|| u64::from_str_radix(hex, 16).ok())
+        .flatten()
 }
 
 /// Encodes the header block of segment `n`.
@@ -102,7 +104,8 @@ pub fn encode_header(block: &mut [u8], n: u64, segment_size: usize, page_size: u
     block[VERSION_OFFSET..VERSION_OFFSET + 2].copy_from_slice(&WAL_FORMAT_VERSION.to_le_bytes());
     block[SIZE_OFFSET..SIZE_OFFSET + 4].copy_from_slice(&(segment_size as u32).to_le_bytes());
     block[NUMBER_OFFSET..NUMBER_OFFSET + 8].copy_from_slice(&n.to_le_bytes());
-    block[PAGE_SIZE_OFFSET..PAGE_SIZE_OFFSET + 4].copy_from_slice(&(page_size as u32).to_le_bytes());
+    block[PAGE_SIZE_OFFSET..PAGE_SIZE_OFFSET + 4]
+        .copy_from_slice(&(page_size as u32).to_le_bytes());
     let crc = crc32c::crc32c(&block[..CRC_OFFSET]);
     block[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_le_bytes());
 }
@@ -132,7 +135,11 @@ pub fn check_header(
     if stored != crc32c::crc32c(&block[..CRC_OFFSET]) {
         return Ok(HeaderCheck::NotThisSegment("header checksum mismatch"));
     }
-    let version = u16::from_le_bytes(block[VERSION_OFFSET..VERSION_OFFSET + 2].try_into().expect("2"));
+    let version = u16::from_le_bytes(
+        block[VERSION_OFFSET..VERSION_OFFSET + 2]
+            .try_into()
+            .expect("2"),
+    );
     if version != WAL_FORMAT_VERSION {
         return Err(Error::UnsupportedFormatVersion {
             file: file.to_path_buf(),
@@ -140,9 +147,18 @@ pub fn check_header(
             supported: WAL_FORMAT_VERSION,
         });
     }
-    let size = u32::from_le_bytes(block[SIZE_OFFSET..SIZE_OFFSET + 4].try_into().expect("4")) as usize;
-    let number = u64::from_le_bytes(block[NUMBER_OFFSET..NUMBER_OFFSET + 8].try_into().expect("8"));
-    let pages = u32::from_le_bytes(block[PAGE_SIZE_OFFSET..PAGE_SIZE_OFFSET + 4].try_into().expect("4"));
+    let size =
+        u32::from_le_bytes(block[SIZE_OFFSET..SIZE_OFFSET + 4].try_into().expect("4")) as usize;
+    let number = u64::from_le_bytes(
+        block[NUMBER_OFFSET..NUMBER_OFFSET + 8]
+            .try_into()
+            .expect("8"),
+    );
+    let pages = u32::from_le_bytes(
+        block[PAGE_SIZE_OFFSET..PAGE_SIZE_OFFSET + 4]
+            .try_into()
+            .expect("4"),
+    );
     if size != geometry.segment_size {
         return Err(Error::SettingMismatch {
             setting: "WAL segment size",
@@ -158,7 +174,9 @@ pub fn check_header(
         });
     }
     if number != n {
-        return Ok(HeaderCheck::NotThisSegment("a recycled segment (older number)"));
+        return Ok(HeaderCheck::NotThisSegment(
+            "a recycled segment (older number)",
+        ));
     }
     Ok(HeaderCheck::Valid)
 }
@@ -185,8 +203,14 @@ mod tests {
         let mut block = vec![0u8; 4096];
         encode_header(&mut block, 7, g.segment_size, 8192);
         let p = std::path::Path::new("x");
-        assert_eq!(check_header(&block, 7, g, 8192, p).unwrap(), HeaderCheck::Valid);
-        assert!(matches!(check_header(&block, 8, g, 8192, p).unwrap(), HeaderCheck::NotThisSegment(_)));
+        assert_eq!(
+            check_header(&block, 7, g, 8192, p).unwrap(),
+            HeaderCheck::Valid
+        );
+        assert!(matches!(
+            check_header(&block, 8, g, 8192, p).unwrap(),
+            HeaderCheck::NotThisSegment(_)
+        ));
         assert!(check_header(&block, 7, g, 4096, p).is_err());
         assert_eq!(parse_segment_file_name(&segment_file_name(7)), Some(7));
     }

@@ -9,7 +9,9 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use storelab_pager::buffer_pool::WriteBackHook;
 use storelab_pager::io::{CompletionSink, IoBackend, IoFile, IoOp, IoRequest, OpenOptions};
 use storelab_pager::page::page_lsn;
-use storelab_pager::{AlignedBuf, BufferPool, Disk, FileId, IoCause, IoCounts, Ledger, Lsn, PageId};
+use storelab_pager::{
+    AlignedBuf, BufferPool, Disk, FileId, IoCause, IoCounts, Ledger, Lsn, PageId,
+};
 
 use crate::config::{CommitMode, TornPageMode, WalConfig};
 use crate::control::{ControlData, ControlFile};
@@ -102,10 +104,18 @@ impl Wal {
         let control = ControlFile::open(Arc::clone(&backend), &config.dir)?;
         if let Some(data) = control.data() {
             let mismatch = |setting, on_disk: String, requested: String| {
-                Err(Error::SettingMismatch { setting, on_disk, requested })
+                Err(Error::SettingMismatch {
+                    setting,
+                    on_disk,
+                    requested,
+                })
             };
             if data.page_size as usize != page_size {
-                return mismatch("page size", data.page_size.to_string(), page_size.to_string());
+                return mismatch(
+                    "page size",
+                    data.page_size.to_string(),
+                    page_size.to_string(),
+                );
             }
             if data.segment_size as usize != config.segment_size {
                 return mismatch(
@@ -123,13 +133,16 @@ impl Wal {
             }
         }
         let redo = control.data().map_or(Lsn(0), |d| d.redo_lsn);
-        let mut reader = WalReader::new(Arc::clone(&backend), &config.dir, geometry, page_size, redo);
+        let mut reader =
+            WalReader::new(Arc::clone(&backend), &config.dir, geometry, page_size, redo);
         while reader.next_record()?.is_some() {}
         let end = reader.end().cloned().expect("reader stopped");
         let insert = end.lsn;
         let last_record = reader.last_record().unwrap_or(Lsn(0));
         let doublewrite = match config.torn_page {
-            TornPageMode::Doublewrite => Some(DoublewriteArea::open(Arc::clone(disk), &config.dir)?),
+            TornPageMode::Doublewrite => {
+                Some(DoublewriteArea::open(Arc::clone(disk), &config.dir)?)
+            }
             _ => None,
         };
         let ledger_id = ledger.register("wal");
@@ -262,7 +275,11 @@ impl Wal {
 
     /// The relation a file is attached as.
     pub fn rel_of(&self, file: FileId) -> Option<RelId> {
-        self.rels.read().iter().find(|(_, f)| **f == file).map(|(r, _)| *r)
+        self.rels
+            .read()
+            .iter()
+            .find(|(_, f)| **f == file)
+            .map(|(r, _)| *r)
     }
 
     fn check_poison(&self) -> Result<()> {
@@ -302,7 +319,8 @@ impl Wal {
             // A PAGE_IMAGES record is nothing but images (PostgreSQL's `log_newpage`), in any mode.
             let always = record.record_type == RecordType::PAGE_IMAGES;
             let take_image = |b: &crate::record::BlockRef<'_>| {
-                b.page.is_some_and(|p| always || (images && page_lsn(p).0 <= redo))
+                b.page
+                    .is_some_and(|p| always || (images && page_lsn(p).0 <= redo))
             };
             let bytes = record.encode(lsn, st.last_record, &take_image)?;
             let image_count = record.blocks.iter().filter(|b| take_image(b)).count() as u64;
@@ -375,7 +393,10 @@ impl Wal {
             let padded = len.div_ceil(WAL_BLOCK_SIZE).max(1) * WAL_BLOCK_SIZE;
             let mut data = AlignedBuf::zeroed(padded);
             data[..len].copy_from_slice(&st.buf);
-            let fpi = (std::mem::take(&mut st.fpi_bytes), std::mem::take(&mut st.fpi_count));
+            let fpi = (
+                std::mem::take(&mut st.fpi_bytes),
+                std::mem::take(&mut st.fpi_count),
+            );
             (st.buf_start, st.insert.0, data, fpi.0, fpi.1)
         };
         if end == start {
@@ -396,7 +417,14 @@ impl Wal {
 
     /// Writes log bytes `[start, end)` (block-padded in `data`, `start` block-aligned) to their
     /// segments and syncs each segment touched.
-    fn write_out(&self, start: u64, end: u64, data: &AlignedBuf, fpi_bytes: u64, fpi_count: u64) -> Result<()> {
+    fn write_out(
+        &self,
+        start: u64,
+        end: u64,
+        data: &AlignedBuf,
+        fpi_bytes: u64,
+        fpi_count: u64,
+    ) -> Result<()> {
         let padded_end = start + data.len() as u64;
         let mut pos = start;
         let mut touched = Vec::new();
@@ -440,13 +468,21 @@ impl Wal {
         self.ledger.record(
             self.ledger_id,
             IoCause::Wal,
-            IoCounts { write_count: count, write_bytes: written - fpi, ..IoCounts::default() },
+            IoCounts {
+                write_count: count,
+                write_bytes: written - fpi,
+                ..IoCounts::default()
+            },
         );
         if fpi_count > 0 {
             self.ledger.record(
                 self.ledger_id,
                 IoCause::FullPageImage,
-                IoCounts { write_count: fpi_count, write_bytes: fpi, ..IoCounts::default() },
+                IoCounts {
+                    write_count: fpi_count,
+                    write_bytes: fpi,
+                    ..IoCounts::default()
+                },
             );
         }
         debug_assert!(end <= padded_end);
@@ -460,11 +496,15 @@ impl Wal {
             return Ok(Arc::clone(file));
         }
         let path = self.config.dir.join(segment_file_name(n));
-        let options = OpenOptions { create: true, direct: false };
+        let options = OpenOptions {
+            create: true,
+            direct: false,
+        };
         let file = if path.exists() {
             self.backend.open(&path, &options)?
         } else if let Some(old) = self.recyclable.lock().pop() {
-            std::fs::rename(&old, &path).map_err(|e| storelab_pager::Error::io(&old, "rename", e))?;
+            std::fs::rename(&old, &path)
+                .map_err(|e| storelab_pager::Error::io(&old, "rename", e))?;
             self.backend.open(&path, &options)?
         } else {
             let file = self.backend.open(&path, &options)?;
@@ -477,7 +517,8 @@ impl Wal {
         // (Re)write the header: a recycled file still names its old number.
         let mut header = AlignedBuf::zeroed(SEGMENT_HEADER_SIZE);
         encode_header(&mut header, n, self.geometry.segment_size, self.page_size);
-        self.ledger.record_write(self.ledger_id, IoCause::Wal, SEGMENT_HEADER_SIZE as u64);
+        self.ledger
+            .record_write(self.ledger_id, IoCause::Wal, SEGMENT_HEADER_SIZE as u64);
         self.backend.write_at(&file, 0, header)?;
         self.ledger.record_sync(self.ledger_id, IoCause::Wal);
         self.backend.sync(&file)?;
@@ -500,14 +541,16 @@ impl Wal {
         if offset < len_now.min(size) {
             // A partial last block: rewrite it whole, its bytes kept, zeros after them.
             let (block, _) = self.backend.read_at(file, offset, WAL_BLOCK_SIZE)?;
-            self.ledger.record_write(self.ledger_id, IoCause::Wal, WAL_BLOCK_SIZE as u64);
+            self.ledger
+                .record_write(self.ledger_id, IoCause::Wal, WAL_BLOCK_SIZE as u64);
             self.backend.write_at(file, offset, block)?;
             offset += WAL_BLOCK_SIZE as u64;
         }
         while offset < size {
             let len = (size - offset).min(ZERO_FILL_CHUNK as u64);
             self.ledger.record_write(self.ledger_id, IoCause::Wal, len);
-            self.backend.write_at(file, offset, AlignedBuf::zeroed(len as usize))?;
+            self.backend
+                .write_at(file, offset, AlignedBuf::zeroed(len as usize))?;
             offset += len;
         }
         self.ledger.record_sync(self.ledger_id, IoCause::Wal);
@@ -582,10 +625,12 @@ impl Wal {
             segments.remove(&n);
             if recyclable.len() < self.config.recycle_segments_max {
                 let spare = self.config.dir.join(format!("spare-{n:016X}"));
-                std::fs::rename(&path, &spare).map_err(|e| storelab_pager::Error::io(&path, "rename", e))?;
+                std::fs::rename(&path, &spare)
+                    .map_err(|e| storelab_pager::Error::io(&path, "rename", e))?;
                 recyclable.push(spare);
             } else {
-                std::fs::remove_file(&path).map_err(|e| storelab_pager::Error::io(&path, "unlink", e))?;
+                std::fs::remove_file(&path)
+                    .map_err(|e| storelab_pager::Error::io(&path, "unlink", e))?;
             }
         }
         Ok(())
@@ -646,6 +691,7 @@ impl WriteBackHook for Wal {
 /// Makes a directory's entries (new or renamed files) durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     let d = std::fs::File::open(dir).map_err(|e| storelab_pager::Error::io(dir, "open dir", e))?;
-    d.sync_all().map_err(|e| storelab_pager::Error::io(dir, "fsync dir", e))?;
+    d.sync_all()
+        .map_err(|e| storelab_pager::Error::io(dir, "fsync dir", e))?;
     Ok(())
 }

@@ -6,10 +6,12 @@ use std::sync::Arc;
 
 use storelab_pager::io::SyncBackend;
 use storelab_pager::page::PAGE_HEADER_SIZE;
-use storelab_pager::{BufferPool, Disk, FileId, IoCause, Ledger, PageId, PageSize, PageType, PoolConfig};
+use storelab_pager::{
+    BufferPool, Disk, FileId, IoCause, Ledger, PageId, PageSize, PageType, PoolConfig,
+};
 use storelab_wal::{
-    CommitMode, EndReason, Error, RecordBuilder, RecordType, RedoRegistry, RelId, TornPageMode, Wal,
-    WalConfig,
+    CommitMode, EndReason, Error, RecordBuilder, RecordType, RedoRegistry, RelId, TornPageMode,
+    Wal, WalConfig,
 };
 
 /// Test record: block data is `offset u16` + bytes, written into the page body at `offset`.
@@ -22,7 +24,9 @@ fn registry() -> RedoRegistry {
         let data = &record.blocks[block].data;
         let offset = u16::from_le_bytes([data[0], data[1]]) as usize + PAGE_HEADER_SIZE;
         let bytes = &data[2..];
-        page.get_mut(offset..offset + bytes.len()).ok_or("offset out of page")?.copy_from_slice(bytes);
+        page.get_mut(offset..offset + bytes.len())
+            .ok_or("offset out of page")?
+            .copy_from_slice(bytes);
         Ok(())
     });
     r
@@ -43,7 +47,12 @@ fn config(dir: &Path, mode: TornPageMode) -> WalConfig {
 }
 
 fn open(dir: &Path, config: WalConfig) -> (Db, storelab_wal::RecoveryReport) {
-    let disk = Disk::new(Arc::new(SyncBackend::new()), Ledger::new(), PageSize::K4, false);
+    let disk = Disk::new(
+        Arc::new(SyncBackend::new()),
+        Ledger::new(),
+        PageSize::K4,
+        false,
+    );
     let file = disk.open_file(&dir.join("data.rel"), "data", true).unwrap();
     let pool = BufferPool::new(Arc::clone(&disk), PoolConfig::frames(8)).unwrap();
     let wal = Wal::open(config, &disk).unwrap();
@@ -59,7 +68,12 @@ fn set(db: &Db, page_id: u64, offset: u16, bytes: &[u8]) -> storelab_pager::Lsn 
         let mut page = db.pool.new_page(db.file, PageType::RAW).unwrap();
         let lsn = db
             .wal
-            .append(&RecordBuilder::new(RecordType::PAGE_IMAGES).block(REL, page.page_id(), &page, b""))
+            .append(&RecordBuilder::new(RecordType::PAGE_IMAGES).block(
+                REL,
+                page.page_id(),
+                &page,
+                b"",
+            ))
             .unwrap();
         page.set_lsn(lsn);
     }
@@ -68,7 +82,10 @@ fn set(db: &Db, page_id: u64, offset: u16, bytes: &[u8]) -> storelab_pager::Lsn 
     page[at..at + bytes.len()].copy_from_slice(bytes);
     let mut data = offset.to_le_bytes().to_vec();
     data.extend_from_slice(bytes);
-    let end = db.wal.append(&RecordBuilder::new(SET).block(REL, PageId(page_id), &page, &data)).unwrap();
+    let end = db
+        .wal
+        .append(&RecordBuilder::new(SET).block(REL, PageId(page_id), &page, &data))
+        .unwrap();
     page.set_lsn(end);
     drop(page);
     db.wal.commit(end).unwrap();
@@ -84,7 +101,11 @@ fn get(db: &Db, page_id: u64, offset: u16, len: usize) -> Vec<u8> {
 /// Committed changes whose pages never reached disk are redone at the next open.
 #[test]
 fn committed_changes_survive_without_page_writes() {
-    for mode in [TornPageMode::FullPageImages, TornPageMode::Doublewrite, TornPageMode::None] {
+    for mode in [
+        TornPageMode::FullPageImages,
+        TornPageMode::Doublewrite,
+        TornPageMode::None,
+    ] {
         let dir = tempfile::tempdir().unwrap();
         {
             let (db, _) = open(dir.path(), config(dir.path(), mode));
@@ -94,9 +115,16 @@ fn committed_changes_survive_without_page_writes() {
             // Dropped without flushing the pool: only the log has the changes.
         }
         let (db, report) = open(dir.path(), config(dir.path(), mode));
-        assert!(report.pages_redone + report.images_restored >= 20, "{mode}: {report:?}");
+        assert!(
+            report.pages_redone + report.images_restored >= 20,
+            "{mode}: {report:?}"
+        );
         for i in 0..20u64 {
-            assert_eq!(get(&db, i % 5, (i * 8) as u16, 8), i.to_le_bytes(), "{mode}");
+            assert_eq!(
+                get(&db, i % 5, (i * 8) as u16, 8),
+                i.to_le_bytes(),
+                "{mode}"
+            );
         }
         // Recovery checkpointed: the next open has nothing to redo.
         drop(db);
@@ -145,7 +173,10 @@ fn recovery_discards_torn_tail() {
     std::fs::write(&seg, &bytes).unwrap();
     let (db, report) = open(dir.path(), config(dir.path(), TornPageMode::None));
     assert_eq!(report.end.lsn, ends[4]);
-    assert!(matches!(report.end.reason, EndReason::Corrupt(_)), "{report:?}");
+    assert!(
+        matches!(report.end.reason, EndReason::Corrupt(_)),
+        "{report:?}"
+    );
     for i in 0..5u64 {
         assert_eq!(get(&db, 0, (i * 8) as u16, 8), (i + 1).to_le_bytes());
     }
@@ -180,8 +211,15 @@ fn damaged_page_repaired_from_image_or_reported() {
             db.pool.flush_all().unwrap();
         }
         flip_page_bit(dir.path(), 1);
-        let disk = Disk::new(Arc::new(SyncBackend::new()), Ledger::new(), PageSize::K4, false);
-        let file = disk.open_file(&dir.path().join("data.rel"), "data", true).unwrap();
+        let disk = Disk::new(
+            Arc::new(SyncBackend::new()),
+            Ledger::new(),
+            PageSize::K4,
+            false,
+        );
+        let file = disk
+            .open_file(&dir.path().join("data.rel"), "data", true)
+            .unwrap();
         let pool = BufferPool::new(Arc::clone(&disk), PoolConfig::frames(8)).unwrap();
         let wal = Wal::open(config(dir.path(), mode), &disk).unwrap();
         wal.attach(REL, file);
@@ -217,15 +255,26 @@ fn group_commit_shares_syncs() {
             s.spawn(move || {
                 for i in 0..per_thread {
                     let main = (t * 1000 + i).to_le_bytes();
-                    let end = db.wal.append(&RecordBuilder::new(RecordType::NOOP).main(&main)).unwrap();
+                    let end = db
+                        .wal
+                        .append(&RecordBuilder::new(RecordType::NOOP).main(&main))
+                        .unwrap();
                     db.wal.commit(end).unwrap();
                     assert!(db.wal.flushed_lsn() >= end);
                 }
             });
         }
     });
-    let syncs = ledger.snapshot().delta(&before).get(db.wal.ledger_id(), IoCause::Wal).sync_count;
-    assert!(syncs <= 8 * per_thread, "{syncs} syncs for {} commits", 8 * per_thread);
+    let syncs = ledger
+        .snapshot()
+        .delta(&before)
+        .get(db.wal.ledger_id(), IoCause::Wal)
+        .sync_count;
+    assert!(
+        syncs <= 8 * per_thread,
+        "{syncs} syncs for {} commits",
+        8 * per_thread
+    );
     drop(db);
     let (_, report) = open(dir.path(), c);
     assert!(report.record_count >= 8 * per_thread, "{report:?}");
@@ -251,7 +300,14 @@ fn log_crosses_segments_and_checkpoints_recycle_them() {
     }
     let segments = std::fs::read_dir(dir.path().join("wal"))
         .unwrap()
-        .filter(|e| e.as_ref().unwrap().file_name().to_str().unwrap().ends_with(".wal"))
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_str()
+                .unwrap()
+                .ends_with(".wal")
+        })
         .count();
     assert!(segments <= 8, "{segments} segments kept");
     let (db, report) = open(dir.path(), c);

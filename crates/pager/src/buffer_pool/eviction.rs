@@ -129,7 +129,10 @@ pub struct Lru {
 impl Lru {
     /// An LRU over `frame_count` frames.
     pub fn new(frame_count: usize) -> Lru {
-        Lru { stamps: (0..frame_count).map(|_| AtomicU64::new(0)).collect(), clock: AtomicU64::new(1) }
+        Lru {
+            stamps: (0..frame_count).map(|_| AtomicU64::new(0)).collect(),
+            clock: AtomicU64::new(1),
+        }
     }
 }
 

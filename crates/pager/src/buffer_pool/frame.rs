@@ -1,7 +1,7 @@
 //! `Frame`: one buffer-pool slot, and the states it moves through.
 
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
 
 use parking_lot::{Mutex, RwLock};
 

@@ -28,7 +28,12 @@ impl<'a> PageReadGuard<'a> {
     /// Latches a frame the caller has pinned; the guard takes over the pin.
     pub(crate) fn new(pool: &'a BufferPool, frame_id: FrameId, key: PageKey) -> Self {
         let latch = Some(pool.frame(frame_id).data.read());
-        PageReadGuard { pool, frame_id, key, latch }
+        PageReadGuard {
+            pool,
+            frame_id,
+            key,
+            latch,
+        }
     }
 
     /// The page's id.
@@ -85,7 +90,12 @@ impl<'a> PageWriteGuard<'a> {
         let frame = pool.frame(frame_id);
         let latch = Some(frame.data.write());
         frame.dirty.store(true, Ordering::Release);
-        PageWriteGuard { pool, frame_id, key, latch }
+        PageWriteGuard {
+            pool,
+            frame_id,
+            key,
+            latch,
+        }
     }
 
     /// The page's id.
@@ -146,12 +156,18 @@ impl Drop for PageWriteGuard<'_> {
 
 impl std::fmt::Debug for PageReadGuard<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PageReadGuard").field("key", &self.key).field("frame", &self.frame_id).finish()
+        f.debug_struct("PageReadGuard")
+            .field("key", &self.key)
+            .field("frame", &self.frame_id)
+            .finish()
     }
 }
 
 impl std::fmt::Debug for PageWriteGuard<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PageWriteGuard").field("key", &self.key).field("frame", &self.frame_id).finish()
+        f.debug_struct("PageWriteGuard")
+            .field("key", &self.key)
+            .field("frame", &self.frame_id)
+            .finish()
     }
 }

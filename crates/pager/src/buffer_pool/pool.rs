@@ -61,7 +61,10 @@ pub struct PoolConfig {
 impl PoolConfig {
     /// A pool of `frame_count` frames with the default (clock-sweep) policy.
     pub fn frames(frame_count: usize) -> PoolConfig {
-        PoolConfig { frame_count, policy: PolicyKind::default() }
+        PoolConfig {
+            frame_count,
+            policy: PolicyKind::default(),
+        }
     }
 
     /// A pool using about `bytes` of page memory at `page_size` bytes a page.
@@ -87,7 +90,11 @@ impl PoolStats {
     /// Hits over all pins, 0 if none.
     pub fn hit_ratio(&self) -> f64 {
         let total = self.hit_count + self.miss_count;
-        if total == 0 { 0.0 } else { self.hit_count as f64 / total as f64 }
+        if total == 0 {
+            0.0
+        } else {
+            self.hit_count as f64 / total as f64
+        }
     }
 }
 
@@ -179,7 +186,9 @@ impl BufferPool {
         Ok(BufferPool {
             disk,
             frames,
-            shards: (0..SHARD_COUNT).map(|_| Mutex::new(PageTable::default())).collect(),
+            shards: (0..SHARD_COUNT)
+                .map(|_| Mutex::new(PageTable::default()))
+                .collect(),
             free: Mutex::new(free),
             policy: config.policy.build(n),
             hook: RwLock::new(None),
@@ -227,7 +236,11 @@ impl BufferPool {
     }
 
     pub(crate) fn count_pin(&self, hit: bool) {
-        let counter = if hit { &self.counters.hit } else { &self.counters.miss };
+        let counter = if hit {
+            &self.counters.hit
+        } else {
+            &self.counters.miss
+        };
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -255,7 +268,12 @@ impl BufferPool {
 
     /// Like [`read`](Self::read), but a miss reuses the frames of `ring`, so a large scan does
     /// not flush the rest of the pool (PostgreSQL's buffer access strategies).
-    pub fn read_with_ring(&self, file: FileId, page_id: PageId, ring: &ScanRing) -> Result<PageReadGuard<'_>> {
+    pub fn read_with_ring(
+        &self,
+        file: FileId,
+        page_id: PageId,
+        ring: &ScanRing,
+    ) -> Result<PageReadGuard<'_>> {
         let key = PageKey { file, page_id };
         let frame = self.pin(key, Strategy::Ring(ring), IoCause::ForegroundRead)?;
         Ok(PageReadGuard::new(self, frame, key))
@@ -280,7 +298,10 @@ impl BufferPool {
             init_page(&mut data, page_id, page_type);
         }
         let mut table = self.shard(&key).lock();
-        assert!(!table.contains_key(&key), "freshly allocated page {page_id} already cached");
+        assert!(
+            !table.contains_key(&key),
+            "freshly allocated page {page_id} already cached"
+        );
         table.insert(key, frame_id);
         *frame.tag.lock() = Some(key);
         frame.set_state(FrameState::Valid);
@@ -300,7 +321,9 @@ impl BufferPool {
             {
                 let table = self.shard(&key).lock();
                 if let Some(&frame_id) = table.get(&key) {
-                    self.frame(frame_id).pin_count.fetch_add(1, Ordering::AcqRel);
+                    self.frame(frame_id)
+                        .pin_count
+                        .fetch_add(1, Ordering::AcqRel);
                     drop(table);
                     if self.wait_loaded(frame_id) {
                         return Ok(PageWriteGuard::new(self, frame_id, key));
@@ -329,7 +352,12 @@ impl BufferPool {
 
     /// Pins the frame holding `key`, reading the page in if needed. The frame is `Valid` on
     /// return and the caller owns one pin.
-    pub(crate) fn pin(&self, key: PageKey, strategy: Strategy<'_>, cause: IoCause) -> Result<FrameId> {
+    pub(crate) fn pin(
+        &self,
+        key: PageKey,
+        strategy: Strategy<'_>,
+        cause: IoCause,
+    ) -> Result<FrameId> {
         loop {
             match self.pin_or_start_load(key, strategy)? {
                 PinOutcome::Hit(frame_id) => {
@@ -366,7 +394,11 @@ impl BufferPool {
 
     /// Looks `key` up; on a miss claims a frame and maps it `Loading` (the caller must then
     /// start the read). Returns without blocking on I/O.
-    pub(crate) fn pin_or_start_load(&self, key: PageKey, strategy: Strategy<'_>) -> Result<PinOutcome> {
+    pub(crate) fn pin_or_start_load(
+        &self,
+        key: PageKey,
+        strategy: Strategy<'_>,
+    ) -> Result<PinOutcome> {
         {
             let table = self.shard(&key).lock();
             if let Some(&frame_id) = table.get(&key) {
@@ -396,7 +428,11 @@ impl BufferPool {
             let valid = self.frame(other).state() == FrameState::Valid;
             drop(table);
             self.release_claimed(frame_id);
-            return Ok(if valid { PinOutcome::Hit(other) } else { PinOutcome::Loading(other) });
+            return Ok(if valid {
+                PinOutcome::Hit(other)
+            } else {
+                PinOutcome::Loading(other)
+            });
         }
         frame.set_state(FrameState::Loading);
         *frame.tag.lock() = Some(key);
@@ -420,7 +456,14 @@ impl BufferPool {
         for &f in &frames {
             *self.frame(f).pending.lock() = Some(Arc::clone(sink));
         }
-        self.inflight.lock().insert(tag, InflightRead { file, first, frames: frames.clone() });
+        self.inflight.lock().insert(
+            tag,
+            InflightRead {
+                file,
+                first,
+                frames: frames.clone(),
+            },
+        );
         if let Err(e) = self.disk.submit_read(file, first, count, cause, sink, tag) {
             let read = self.inflight.lock().remove(&tag).expect("just inserted");
             self.fail_frames(&read.frames);
@@ -579,7 +622,9 @@ impl BufferPool {
                 return Ok(frame_id);
             }
         }
-        Err(Error::PoolExhausted { frame_count: self.frames.len() })
+        Err(Error::PoolExhausted {
+            frame_count: self.frames.len(),
+        })
     }
 
     /// Tries to take `frame_id` away from its page: succeeds only if nobody pins it, writing it
@@ -595,7 +640,11 @@ impl BufferPool {
                 return Ok(false);
             }
             // Pins are only added under this lock, so 0 -> 1 here cannot race with a new pin.
-            if frame.pin_count.compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire).is_err() {
+            if frame
+                .pin_count
+                .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            {
                 return Ok(false);
             }
         }
@@ -680,7 +729,9 @@ impl BufferPool {
             if !frame.dirty.load(Ordering::Acquire) {
                 continue;
             }
-            let Some(key) = *frame.tag.lock() else { continue };
+            let Some(key) = *frame.tag.lock() else {
+                continue;
+            };
             if only.is_some_and(|f| f != key.file) {
                 continue;
             }
@@ -725,16 +776,22 @@ impl BufferPool {
         }
         if let Some(hook) = self.hook.read().clone() {
             result = hook.before_write_back(lsn_max).and_then(|()| {
-                let images: Vec<(FileId, PageId, &[u8])> =
-                    copies.iter().map(|(_, key, buf)| (key.file, key.page_id, &buf[..])).collect();
+                let images: Vec<(FileId, PageId, &[u8])> = copies
+                    .iter()
+                    .map(|(_, key, buf)| (key.file, key.page_id, &buf[..]))
+                    .collect();
                 hook.before_page_writes(&images)
             });
         }
         if result.is_ok() {
             let sink = CompletionSink::new();
             for (i, (_, key, buf)) in copies.into_iter().enumerate() {
-                let submitted =
-                    self.disk.submit_writes(key.file, vec![(key.page_id, buf, i as u64)], cause, &sink);
+                let submitted = self.disk.submit_writes(
+                    key.file,
+                    vec![(key.page_id, buf, i as u64)],
+                    cause,
+                    &sink,
+                );
                 if let Err(e) = submitted {
                     result = Err(e);
                     break;
@@ -830,7 +887,9 @@ impl BufferPool {
             }
         }
         if tagged != mapped {
-            return bad(format!("{mapped} page-table entries but {tagged} tagged frames"));
+            return bad(format!(
+                "{mapped} page-table entries but {tagged} tagged frames"
+            ));
         }
         if !self.inflight.lock().is_empty() {
             return bad("reads still in flight".into());

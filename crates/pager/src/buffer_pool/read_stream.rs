@@ -29,7 +29,10 @@ pub struct ReadStreamConfig {
 
 impl Default for ReadStreamConfig {
     fn default() -> Self {
-        ReadStreamConfig { depth: 32, combine_max: 16 }
+        ReadStreamConfig {
+            depth: 32,
+            combine_max: 16,
+        }
     }
 }
 
@@ -61,7 +64,10 @@ impl<'a, I: Iterator<Item = PageId>> ReadStream<'a, I> {
     /// A stream over `pages` of `file`. The depth is capped at a quarter of the pool, so a
     /// stream can never pin the whole pool.
     pub fn new(pool: &'a BufferPool, file: FileId, pages: I, config: ReadStreamConfig) -> Self {
-        let depth = config.depth.clamp(1, READ_STREAM_DEPTH_MAX).min((pool.frame_count() / 4).max(1));
+        let depth = config
+            .depth
+            .clamp(1, READ_STREAM_DEPTH_MAX)
+            .min((pool.frame_count() / 4).max(1));
         let combine_max = config.combine_max.clamp(1, IO_COMBINE_MAX).min(depth);
         ReadStream {
             pool,
@@ -100,7 +106,13 @@ impl<'a, I: Iterator<Item = PageId>> ReadStream<'a, I> {
             return Ok(());
         }
         let frames = std::mem::take(&mut self.run);
-        self.pool.start_read(self.file, self.run_first, frames, IoCause::Prefetch, &self.sink)
+        self.pool.start_read(
+            self.file,
+            self.run_first,
+            frames,
+            IoCause::Prefetch,
+            &self.sink,
+        )
     }
 
     /// Pins pages until `depth` are queued or the input ends.
@@ -108,12 +120,18 @@ impl<'a, I: Iterator<Item = PageId>> ReadStream<'a, I> {
     /// It tops up only once there is room for a whole combined read (or nothing is queued),
     /// otherwise a consumer taking one page at a time would make every read one page long.
     fn fill(&mut self) -> Result<()> {
-        if !self.queue.is_empty() && self.queue.len() + self.config.combine_max > self.config.depth {
+        if !self.queue.is_empty() && self.queue.len() + self.config.combine_max > self.config.depth
+        {
             return Ok(());
         }
         while self.queue.len() < self.config.depth {
-            let Some(page_id) = self.pages.next() else { break };
-            let key = PageKey { file: self.file, page_id };
+            let Some(page_id) = self.pages.next() else {
+                break;
+            };
+            let key = PageKey {
+                file: self.file,
+                page_id,
+            };
             let outcome = match self.pool.pin_or_start_load(key, self.strategy()) {
                 Ok(outcome) => outcome,
                 Err(e) => {
@@ -156,7 +174,10 @@ impl<'a, I: Iterator<Item = PageId>> ReadStream<'a, I> {
             return Some(Err(e));
         }
         let (page_id, frame_id) = self.queue.pop_front()?;
-        let key = PageKey { file: self.file, page_id };
+        let key = PageKey {
+            file: self.file,
+            page_id,
+        };
         if self.pool.wait_loaded(frame_id) {
             self.pool.record_access(frame_id);
             return Some(Ok(PageReadGuard::new(self.pool, frame_id, key)));

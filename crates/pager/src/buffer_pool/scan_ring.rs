@@ -27,7 +27,10 @@ impl ScanRing {
     /// A ring of `capacity` frames (at least 1).
     pub fn new(capacity: usize) -> ScanRing {
         let capacity = capacity.max(1);
-        ScanRing { frames: Mutex::new(VecDeque::with_capacity(capacity)), capacity }
+        ScanRing {
+            frames: Mutex::new(VecDeque::with_capacity(capacity)),
+            capacity,
+        }
     }
 
     /// A ring of [`SCAN_RING_BYTES`] for pages of `page_size` bytes.
@@ -51,6 +54,10 @@ impl ScanRing {
     /// The frame to try to reuse, once the ring is full.
     pub(crate) fn next_reusable(&self) -> Option<FrameId> {
         let mut frames = self.frames.lock();
-        if frames.len() < self.capacity { None } else { frames.pop_front() }
+        if frames.len() < self.capacity {
+            None
+        } else {
+            frames.pop_front()
+        }
     }
 }

@@ -71,7 +71,11 @@ impl IoFile {
             open.custom_flags(libc::O_DIRECT);
         }
         let file = open.open(path).map_err(|e| Error::io(path, "open", e))?;
-        Ok(IoFile { path: path.to_path_buf(), file, direct: options.direct })
+        Ok(IoFile {
+            path: path.to_path_buf(),
+            file,
+            direct: options.direct,
+        })
     }
 
     /// The path the file was opened at.
@@ -91,7 +95,10 @@ impl IoFile {
 
     /// Current length in bytes.
     pub fn len(&self) -> Result<u64> {
-        self.file.metadata().map(|m| m.len()).map_err(|e| Error::io(&self.path, "fstat", e))
+        self.file
+            .metadata()
+            .map(|m| m.len())
+            .map_err(|e| Error::io(&self.path, "fstat", e))
     }
 
     /// True if the file is empty.
@@ -206,7 +213,10 @@ impl CompletionSink {
     /// Delivers a completion and wakes the owner. Called by whichever thread completed it.
     pub fn push(&self, completion: IoCompletion) {
         let mut state = self.state.lock();
-        assert!(state.in_flight > 0, "completion pushed into a sink that expected none");
+        assert!(
+            state.in_flight > 0,
+            "completion pushed into a sink that expected none"
+        );
         state.in_flight -= 1;
         state.done.push_back(completion);
         drop(state);
@@ -288,14 +298,22 @@ pub trait IoBackend: Send + Sync {
 
     /// Truncates or extends the file to `len` bytes.
     fn set_len(&self, file: &IoFile, len: u64) -> Result<()> {
-        file.file().set_len(len).map_err(|e| Error::io(file.path(), "ftruncate", e))
+        file.file()
+            .set_len(len)
+            .map_err(|e| Error::io(file.path(), "ftruncate", e))
     }
 
     /// Reads `len` bytes at `offset` and waits for them (a convenience over submit + wait).
     fn read_at(&self, file: &Arc<IoFile>, offset: u64, len: usize) -> Result<(AlignedBuf, usize)> {
         let sink = CompletionSink::new();
         let buf = AlignedBuf::zeroed(len);
-        let req = IoRequest { file: Arc::clone(file), op: IoOp::Read, offset, buf, tag: 0 };
+        let req = IoRequest {
+            file: Arc::clone(file),
+            op: IoOp::Read,
+            offset,
+            buf,
+            tag: 0,
+        };
         self.submit(vec![req], &sink)?;
         let done = self.wait(&sink).expect("one request in flight");
         let n = done.bytes()?;
@@ -305,7 +323,13 @@ pub trait IoBackend: Send + Sync {
     /// Writes `buf` at `offset` and waits for the write to complete (not to be durable).
     fn write_at(&self, file: &Arc<IoFile>, offset: u64, buf: AlignedBuf) -> Result<AlignedBuf> {
         let sink = CompletionSink::new();
-        let req = IoRequest { file: Arc::clone(file), op: IoOp::Write, offset, buf, tag: 0 };
+        let req = IoRequest {
+            file: Arc::clone(file),
+            op: IoOp::Write,
+            offset,
+            buf,
+            tag: 0,
+        };
         self.submit(vec![req], &sink)?;
         let done = self.wait(&sink).expect("one request in flight");
         done.expect_full()?;
@@ -317,7 +341,13 @@ pub trait IoBackend: Send + Sync {
 /// Shared by the sync and worker backends.
 pub(crate) fn perform_blocking(request: IoRequest) -> IoCompletion {
     use std::os::unix::fs::FileExt;
-    let IoRequest { file, op, offset, mut buf, tag } = request;
+    let IoRequest {
+        file,
+        op,
+        offset,
+        mut buf,
+        tag,
+    } = request;
     let mut done = 0usize;
     let result = loop {
         if done == buf.len() {
@@ -335,10 +365,19 @@ pub(crate) fn perform_blocking(request: IoRequest) -> IoCompletion {
             Err(e) => break Err(e),
         }
     };
-    IoCompletion { file, op, offset, buf, tag, result }
+    IoCompletion {
+        file,
+        op,
+        offset,
+        buf,
+        tag,
+        result,
+    }
 }
 
 /// fdatasync, shared by the backends.
 pub(crate) fn fdatasync(file: &IoFile) -> Result<()> {
-    file.file().sync_data().map_err(|e| Error::io(file.path(), "fdatasync", e))
+    file.file()
+        .sync_data()
+        .map_err(|e| Error::io(file.path(), "fdatasync", e))
 }

@@ -22,7 +22,8 @@ pub enum BackendKind {
 
 impl BackendKind {
     /// The three concrete kinds, in the order reports list them.
-    pub const ALL: [BackendKind; 3] = [BackendKind::Sync, BackendKind::Worker, BackendKind::IoUring];
+    pub const ALL: [BackendKind; 3] =
+        [BackendKind::Sync, BackendKind::Worker, BackendKind::IoUring];
 }
 
 impl fmt::Display for BackendKind {
@@ -64,7 +65,11 @@ pub struct BackendConfig {
 
 impl Default for BackendConfig {
     fn default() -> Self {
-        BackendConfig { kind: BackendKind::Auto, worker_threads: 8, ring_entries: 256 }
+        BackendConfig {
+            kind: BackendKind::Auto,
+            worker_threads: 8,
+            ring_entries: 256,
+        }
     }
 }
 

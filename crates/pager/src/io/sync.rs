@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use super::{CompletionSink, IoBackend, IoCompletion, IoFile, IoRequest, fdatasync, perform_blocking};
+use super::{
+    CompletionSink, IoBackend, IoCompletion, IoFile, IoRequest, fdatasync, perform_blocking,
+};
 use crate::error::Result;
 
 /// `pread`/`pwrite` in the caller: the baseline, and PostgreSQL's `io_method=sync`.

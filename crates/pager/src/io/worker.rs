@@ -5,7 +5,9 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
 
-use super::{CompletionSink, IoBackend, IoCompletion, IoFile, IoRequest, fdatasync, perform_blocking};
+use super::{
+    CompletionSink, IoBackend, IoCompletion, IoFile, IoRequest, fdatasync, perform_blocking,
+};
 use crate::error::{Error, Result};
 
 /// The largest worker pool accepted.
@@ -49,7 +51,11 @@ impl WorkerBackend {
                     .map_err(|e| Error::io("<worker>", "spawn", e))
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(WorkerBackend { queue: Some(tx), threads, thread_count })
+        Ok(WorkerBackend {
+            queue: Some(tx),
+            threads,
+            thread_count,
+        })
     }
 
     /// The number of I/O threads.
