@@ -670,7 +670,8 @@ impl WriteBackHook for Wal {
     fn before_write_back(&self, page_lsn: Lsn) -> storelab_pager::Result<()> {
         self.flush(page_lsn).map_err(|e| match e {
             Error::Pager(p) => p,
-            other => storelab_pager::Error::InvalidArgument(format!("WAL flush failed: {other}")),
+            // The only other way a flush fails: an earlier sync of the log failed.
+            _ => storelab_pager::Error::Poisoned { file: self.config.dir.clone() },
         })
     }
 
