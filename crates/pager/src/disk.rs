@@ -106,14 +106,9 @@ impl Disk {
         )?;
         let len = self.backend.file_len(&io)?;
         let page_bytes = self.page_size.bytes() as u64;
+        let mut len = len;
         if paged && !len.is_multiple_of(page_bytes) {
-            return Err(Error::CorruptPage {
-                file: path.to_path_buf(),
-                page_id: PageId(len / page_bytes),
-                reason: format!(
-                    "file length {len} is not a multiple of the page size {page_bytes}"
-                ),
-            });
+            len = self.trim_torn_extension(&io, len)?;
         }
         let mut files = self.files.write();
         if files.len() >= DISK_FILES_MAX {
@@ -132,6 +127,44 @@ impl Disk {
             page_count: AtomicU64::new(len / page_bytes),
         }));
         Ok(id)
+    }
+
+    /// A page file whose length is not a whole number of pages ends in a torn write that was
+    /// extending it: a crash kept some of the new page's sectors and not the rest. No durable
+    /// data lived there (the page did not exist before that write), so cutting it off is the
+    /// same as that write having been lost, which the WAL's recovery already handles.
+    ///
+    /// A partial page is also what a file of another page size looks like, where cutting would
+    /// destroy data. So before cutting, page 0 is checked at the other page sizes: if it
+    /// verifies at one of them (a checksum covers exactly one page, so it verifies only at the
+    /// size it was written with), the file is refused. A tail that is not a whole number of
+    /// 4 KiB sectors cannot come from a torn write, and is refused too.
+    fn trim_torn_extension(&self, io: &Arc<IoFile>, len: u64) -> Result<u64> {
+        let page_bytes = self.page_size.bytes();
+        let whole = len - len % page_bytes as u64;
+        let refuse = |reason: String| Error::CorruptPage {
+            file: io.path().to_path_buf(),
+            page_id: PageId(whole / page_bytes as u64),
+            reason: format!(
+                "file length {len} is not a multiple of the page size {page_bytes}: {reason}"
+            ),
+        };
+        if !(len - whole).is_multiple_of(IO_ALIGNMENT as u64) {
+            return Err(refuse("the partial page is not whole sectors".into()));
+        }
+        let (head, n) = self.backend.read_at(io, 0, PageSize::K16.bytes())?;
+        for other in [PageSize::K4, PageSize::K8, PageSize::K16] {
+            let size = other.bytes();
+            if other == self.page_size || n < size || head[..size].iter().all(|&b| b == 0) {
+                continue;
+            }
+            if verify_page(&head[..size], io.path(), PageId(0)).is_ok() {
+                return Err(refuse(format!("it was written with {size}-byte pages")));
+            }
+        }
+        self.backend.set_len(io, whole)?;
+        self.backend.sync(io)?;
+        Ok(whole)
     }
 
     fn file(&self, file: FileId) -> Result<Arc<DiskFile>> {

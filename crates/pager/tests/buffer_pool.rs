@@ -341,3 +341,48 @@ fn page_for_overwrite_replaces_corrupt_and_missing_pages() {
     );
     f.pool.check().unwrap();
 }
+
+/// A torn write that extended a file leaves a partial last page: the file opens without it.
+/// A file written with another page size is refused instead of cut.
+#[test]
+fn partial_last_page_is_cut_unless_the_page_size_differs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rel");
+    {
+        let disk = Disk::new(
+            Arc::new(SyncBackend::new()),
+            Ledger::new(),
+            PageSize::K8,
+            false,
+        );
+        let file = disk.open_file(&path, "rel", true).unwrap();
+        let pool = BufferPool::new(disk, PoolConfig::frames(4)).unwrap();
+        for _ in 0..3 {
+            drop(pool.new_page(file, PageType::RAW).unwrap());
+        }
+        pool.flush_all().unwrap();
+    }
+    // 3 pages of 8 KiB: at 16 KiB pages, one and a half pages. Refused, not cut.
+    let disk = Disk::new(
+        Arc::new(SyncBackend::new()),
+        Ledger::new(),
+        PageSize::K16,
+        false,
+    );
+    let err = disk.open_file(&path, "rel", false).unwrap_err();
+    assert!(err.to_string().contains("8192-byte pages"), "{err}");
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 3 * 8192);
+    // Half of a fourth 8 KiB page, as a torn extension leaves it: cut off at open.
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.extend_from_slice(&[0x77; 4096]);
+    std::fs::write(&path, &bytes).unwrap();
+    let disk = Disk::new(
+        Arc::new(SyncBackend::new()),
+        Ledger::new(),
+        PageSize::K8,
+        false,
+    );
+    let file = disk.open_file(&path, "rel", false).unwrap();
+    assert_eq!(disk.page_count(file).unwrap(), 3);
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 3 * 8192);
+}
