@@ -316,3 +316,29 @@ fn log_crosses_segments_and_checkpoints_recycle_them() {
         assert_eq!(get(&db, i % 6, ((i / 6) * 8) as u16, 8), i.to_le_bytes());
     }
 }
+
+/// With a checkpoint volume set, `checkpoint_if_due` checkpoints once that much log has been
+/// written since the last one, and not before.
+#[test]
+fn checkpoint_if_due_follows_log_volume() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path(), TornPageMode::FullPageImages);
+    c.checkpoint_wal_bytes = 8 * 1024;
+    let (db, _) = open(dir.path(), c);
+    let first = db.wal.redo_lsn();
+    assert!(!db.wal.checkpoint_if_due(&db.pool).unwrap());
+    let mut checkpoints = 0;
+    for i in 0..200u64 {
+        set(&db, i % 4, ((i / 4) * 8) as u16, &i.to_le_bytes());
+        if db.wal.checkpoint_if_due(&db.pool).unwrap() {
+            checkpoints += 1;
+            assert!(
+                db.wal.insert_lsn().0 - db.wal.redo_lsn().0 < 1024,
+                "redo moved to the end"
+            );
+        }
+    }
+    // Each change logs a 4 KiB image after a checkpoint, so the volume is crossed often.
+    assert!(checkpoints >= 2, "{checkpoints} checkpoints");
+    assert!(db.wal.redo_lsn() > first);
+}
