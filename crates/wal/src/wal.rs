@@ -671,7 +671,9 @@ impl WriteBackHook for Wal {
         self.flush(page_lsn).map_err(|e| match e {
             Error::Pager(p) => p,
             // The only other way a flush fails: an earlier sync of the log failed.
-            _ => storelab_pager::Error::Poisoned { file: self.config.dir.clone() },
+            _ => storelab_pager::Error::Poisoned {
+                file: self.config.dir.clone(),
+            },
         })
     }
 
