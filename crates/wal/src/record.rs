@@ -102,6 +102,9 @@ pub struct BlockRef<'a> {
     pub page: Option<&'a [u8]>,
     /// Redo data for this page, interpreted by the record type's redo function.
     pub data: &'a [u8],
+    /// Log the page's image whatever the torn-page mode (structural changes that are simplest
+    /// to redo by restoring the page: B+tree splits and merges, new overflow pages).
+    pub force_image: bool,
 }
 
 /// A record under construction.
@@ -159,7 +162,7 @@ impl<'a> RecordBuilder<'a> {
         let images: Vec<Option<&[u8]>> = self
             .blocks
             .iter()
-            .map(|b| b.page.filter(|_| take_image(b)))
+            .map(|b| b.page.filter(|_| b.force_image || take_image(b)))
             .collect();
         let mut size = RECORD_HEADER_SIZE + self.blocks.len() * BLOCK_HEADER_SIZE + self.main.len();
         for (b, image) in self.blocks.iter().zip(&images) {
@@ -391,7 +394,10 @@ mod tests {
     #[test]
     fn any_bit_flip_is_rejected() {
         let page = vec![1u8; 4096];
-        let bytes = sample(&page).encode(Lsn(8), Lsn(0), &|_| false).unwrap();
+        let bytes = sample(&page)
+            .image(RelId(9), PageId(2), &page)
+            .encode(Lsn(8), Lsn(0), &|_| false)
+            .unwrap();
         for bit in 0..bytes.len() * 8 {
             let mut bad = bytes.clone();
             bad[bit / 8] ^= 1 << (bit % 8);

@@ -323,7 +323,11 @@ impl Wal {
                     .is_some_and(|p| always || (images && page_lsn(p).0 <= redo))
             };
             let bytes = record.encode(lsn, st.last_record, &take_image)?;
-            let image_count = record.blocks.iter().filter(|b| take_image(b)).count() as u64;
+            let image_count = record
+                .blocks
+                .iter()
+                .filter(|b| !b.force_image && take_image(b))
+                .count() as u64;
             st.fpi_count += image_count;
             st.fpi_bytes += image_count * self.page_size as u64;
             st.buf.extend_from_slice(&bytes);
