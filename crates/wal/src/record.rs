@@ -135,6 +135,19 @@ impl<'a> RecordBuilder<'a> {
             page_id,
             page: Some(page),
             data,
+            force_image: false,
+        });
+        self
+    }
+
+    /// Adds a changed page logged as its whole image (redo restores it; no redo data).
+    pub fn image(mut self, rel: RelId, page_id: PageId, page: &'a [u8]) -> Self {
+        self.blocks.push(BlockRef {
+            rel,
+            page_id,
+            page: Some(page),
+            data: &[],
+            force_image: true,
         });
         self
     }
