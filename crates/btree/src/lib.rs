@@ -1,0 +1,3 @@
+//! storelab's B+tree (being written).
+
+pub mod node;
