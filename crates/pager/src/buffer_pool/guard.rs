@@ -76,25 +76,27 @@ impl Drop for PageReadGuard<'_> {
     }
 }
 
-/// A pinned page latched for writing. Creating it marks the page dirty.
+/// A pinned page latched for writing. The first mutable access marks the page dirty, so a
+/// writer may latch pages exclusively on its way down a tree without dirtying the ones it does
+/// not change.
 pub struct PageWriteGuard<'a> {
     pool: &'a BufferPool,
     frame_id: FrameId,
     key: PageKey,
     latch: Option<RwLockWriteGuard<'a, AlignedBuf>>,
+    dirtied: bool,
 }
 
 impl<'a> PageWriteGuard<'a> {
     /// Latches a frame the caller has pinned; the guard takes over the pin.
     pub(crate) fn new(pool: &'a BufferPool, frame_id: FrameId, key: PageKey) -> Self {
-        let frame = pool.frame(frame_id);
-        let latch = Some(frame.data.write());
-        frame.dirty.store(true, Ordering::Release);
+        let latch = Some(pool.frame(frame_id).data.write());
         PageWriteGuard {
             pool,
             frame_id,
             key,
             latch,
+            dirtied: false,
         }
     }
 
@@ -106,6 +108,11 @@ impl<'a> PageWriteGuard<'a> {
     /// The page's file.
     pub fn file(&self) -> FileId {
         self.key.file
+    }
+
+    /// Marks the page dirty without changing it (a new page must reach the disk as it is).
+    pub fn mark_dirty(&mut self) {
+        let _ = &mut **self;
     }
 
     /// The page's LSN.
@@ -143,6 +150,14 @@ impl Deref for PageWriteGuard<'_> {
 
 impl DerefMut for PageWriteGuard<'_> {
     fn deref_mut(&mut self) -> &mut [u8] {
+        if !self.dirtied {
+            // Under the write latch, so write-back cannot be copying the page right now.
+            self.pool
+                .frame(self.frame_id)
+                .dirty
+                .store(true, Ordering::Release);
+            self.dirtied = true;
+        }
         self.latch.as_mut().expect("latched until drop")
     }
 }

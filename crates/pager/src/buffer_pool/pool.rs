@@ -279,7 +279,8 @@ impl BufferPool {
         Ok(PageReadGuard::new(self, frame, key))
     }
 
-    /// Pins `page_id` of `file` and latches it for writing; the page is marked dirty.
+    /// Pins `page_id` of `file` and latches it for writing; the page is marked dirty when first
+    /// changed through the guard.
     pub fn write(&self, file: FileId, page_id: PageId) -> Result<PageWriteGuard<'_>> {
         let key = PageKey { file, page_id };
         let frame = self.pin(key, Strategy::Normal, IoCause::ForegroundRead)?;
@@ -307,7 +308,9 @@ impl BufferPool {
         frame.set_state(FrameState::Valid);
         drop(table);
         self.policy.record_access(frame_id);
-        Ok(PageWriteGuard::new(self, frame_id, key))
+        let mut guard = PageWriteGuard::new(self, frame_id, key);
+        guard.mark_dirty();
+        Ok(guard)
     }
 
     /// Pins and write-latches `page_id` for a caller that will overwrite the whole page, without
@@ -346,7 +349,9 @@ impl BufferPool {
             frame.set_state(FrameState::Valid);
             drop(table);
             self.policy.record_access(frame_id);
-            return Ok(PageWriteGuard::new(self, frame_id, key));
+            let mut guard = PageWriteGuard::new(self, frame_id, key);
+            guard.mark_dirty();
+            return Ok(guard);
         }
     }
 
