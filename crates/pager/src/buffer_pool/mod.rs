@@ -45,6 +45,6 @@ mod scan_ring;
 pub use eviction::{ClockSweep, EvictionPolicy, Lru, PolicyKind, USAGE_COUNT_MAX};
 pub use frame::{FrameId, PageKey};
 pub use guard::{PageReadGuard, PageWriteGuard};
-pub use pool::{BufferPool, FRAME_COUNT_MAX, PoolConfig, PoolStats, WriteBackHook};
+pub use pool::{BufferPool, FRAME_COUNT_MAX, PageValidator, PoolConfig, PoolStats, WriteBackHook};
 pub use read_stream::{IO_COMBINE_MAX, READ_STREAM_DEPTH_MAX, ReadStream, ReadStreamConfig};
 pub use scan_ring::{SCAN_RING_BYTES, ScanRing};

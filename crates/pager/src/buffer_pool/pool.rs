@@ -49,6 +49,10 @@ pub trait WriteBackHook: Send + Sync {
     fn after_page_writes(&self) {}
 }
 
+/// Checks a page's layout after it is read from disk: `Err(reason)` makes the read fail with
+/// [`Error::CorruptPage`].
+pub type PageValidator = dyn Fn(PageId, &[u8]) -> std::result::Result<(), String> + Send + Sync;
+
 /// Settings for a pool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PoolConfig {
@@ -153,6 +157,7 @@ pub struct BufferPool {
     free: Mutex<Vec<FrameId>>,
     policy: Box<dyn EvictionPolicy>,
     hook: RwLock<Option<Arc<dyn WriteBackHook>>>,
+    validators: RwLock<HashMap<FileId, Arc<PageValidator>>>,
     inflight: Mutex<HashMap<u64, InflightRead>>,
     next_tag: AtomicU64,
     loaded: Condvar,
@@ -192,6 +197,7 @@ impl BufferPool {
             free: Mutex::new(free),
             policy: config.policy.build(n),
             hook: RwLock::new(None),
+            validators: RwLock::new(HashMap::new()),
             inflight: Mutex::new(HashMap::new()),
             next_tag: AtomicU64::new(1),
             loaded: Condvar::new(),
@@ -218,6 +224,35 @@ impl BufferPool {
     /// The eviction policy's name.
     pub fn policy_name(&self) -> &'static str {
         self.policy.name()
+    }
+
+    /// Installs a validator for the pages of `file`: every page read from disk into the pool
+    /// passes its checksum and then this check before anyone can latch it. The structure that
+    /// owns the file (a B+tree, a heap) checks its own layout here once per read, so the fast
+    /// paths that follow can trust the bytes.
+    pub fn set_validator(&self, file: FileId, validator: Arc<PageValidator>) {
+        self.validators.write().insert(file, validator);
+    }
+
+    fn validate_pages(&self, file: FileId, first: PageId, buf: &[u8]) -> Result<()> {
+        let Some(validator) = self.validators.read().get(&file).cloned() else {
+            return Ok(());
+        };
+        let page_size = self.page_size();
+        for (i, page) in buf.chunks(page_size).enumerate() {
+            let page_id = PageId(first.0 + i as u64);
+            if page.iter().all(|&b| b == 0) {
+                continue;
+            }
+            if let Err(reason) = validator(page_id, page) {
+                return Err(Error::CorruptPage {
+                    file: self.disk.path(file)?,
+                    page_id,
+                    reason,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Installs the hook called before each dirty page is written (the WAL rule).
@@ -496,7 +531,13 @@ impl BufferPool {
         let Some(read) = self.inflight.lock().remove(&done.tag) else {
             panic!("completion with unknown tag {}", done.tag);
         };
-        let result = self.disk.finish_read(read.file, read.first, done);
+        let result = self
+            .disk
+            .finish_read(read.file, read.first, done)
+            .and_then(|buf| {
+                self.validate_pages(read.file, read.first, &buf)?;
+                Ok(buf)
+            });
         let outcome = match result {
             Ok(mut buf) => {
                 let page_size = self.page_size();
