@@ -3,6 +3,7 @@
 //! Each subcommand of `storelab` is a module here, so that other code (a future `experiment`
 //! command, a notebook-style driver, the tests) can run it without the command line:
 //!
+//! - [`check`]: `storelab check`, verify checksums and structure invariants of files.
 //! - [`io_bench`]: `storelab io-bench`, how fast each pager I/O backend reads this disk.
 //! - [`wal_bench`]: `storelab wal-bench`, durable commits per second by commit mode and threads.
 //!
@@ -10,5 +11,6 @@
 //! here are `anyhow` errors with context, printed by `main` as one line.
 
 pub mod byte_size;
+pub mod check;
 pub mod io_bench;
 pub mod wal_bench;

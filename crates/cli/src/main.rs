@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use storelab_cli::{io_bench, wal_bench};
+use storelab_cli::{check, io_bench, wal_bench};
 
 /// storelab: storage-engine designs (heap, clustered B+tree, LSM) compared by experiment.
 /// Each subcommand runs one experiment or benchmark and prints a table (optionally JSON lines).
@@ -34,6 +34,12 @@ enum Command {
     /// For each commit mode (sync, group, off) and thread count, threads append and commit
     /// records on a fresh log; commits/s, latency percentiles, syncs and bytes per commit.
     WalBench(wal_bench::WalBenchArgs),
+    /// Verify page checksums and structure invariants of files on disk
+    ///
+    /// Every page's checksum; for a B+tree file, the whole tree (key order, fences, levels,
+    /// sibling links, overflow chains, free list); for a WAL directory, every record from the
+    /// last checkpoint to the end of the log. Run it on a cleanly closed or recovered database.
+    Check(check::CheckArgs),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +65,7 @@ fn run(command: Command) -> Result<()> {
             console.finish(&report)
         }
         Command::WalBench(args) => wal_bench::run(&args).map(|_| ()),
+        Command::Check(args) => check::run(&args),
     }
 }
 
