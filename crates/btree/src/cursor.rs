@@ -58,8 +58,7 @@ impl BTree {
 
     /// The leaf holding the largest keys below `key` (or the rightmost leaf for `None`).
     fn find_leaf_before(&self, key: Option<&[u8]>) -> Result<storelab_pager::PageReadGuard<'_>> {
-        let (root, _) = self.meta()?;
-        let mut guard = self.read_node(root)?;
+        let mut guard = self.read_root()?;
         for _ in 0..BTREE_DEPTH_MAX {
             let n = NodeRef::new(&guard, self.node_size);
             if n.is_leaf() {

@@ -303,6 +303,15 @@ impl BTree {
     /// holding it); if the root moved in between, the node found is not a root (it has a
     /// fence) and the descent restarts.
     pub(crate) fn find_leaf(&self, key: &[u8]) -> Result<PageReadGuard<'_>> {
+        let root = self.read_root()?;
+        self.descend(root, key)
+    }
+
+    /// Read-latches the root. The meta page is released before the root is latched, so a
+    /// reader never waits while holding it; if the root moved in between (a root split or
+    /// collapse), the node found is not a root (it has a fence, or is no longer a node) and the
+    /// read is retried.
+    pub(crate) fn read_root(&self) -> Result<PageReadGuard<'_>> {
         for _ in 0..ROOT_RETRY_MAX {
             let root = self.root_id()?;
             let guard = self.pool.read(self.file, PageId(root))?;
@@ -313,12 +322,12 @@ impl BTree {
             if !is_root {
                 continue;
             }
-            return self.descend(guard, key);
+            return Ok(guard);
         }
         Err(self.corrupt(PageId(0), "the root keeps moving"))
     }
 
-    fn descend<'a>(
+    pub(crate) fn descend<'a>(
         &'a self,
         mut guard: PageReadGuard<'a>,
         key: &[u8],
