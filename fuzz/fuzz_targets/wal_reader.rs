@@ -60,6 +60,7 @@ fn encode(record: &Record) -> Vec<u8> {
             page_id: b.page_id,
             page: b.image.as_deref(),
             data: &b.data,
+            force_image: false,
         })
         .collect();
     let builder = RecordBuilder {

@@ -72,8 +72,10 @@ impl BTree {
                 leaf_cell(&key, &value)
             } else {
                 let mut pages = Vec::new();
-                let first = self.write_overflow(&value, &mut pages)?;
+                let mut meta = None;
+                let first = self.write_overflow(&value, &mut pages, &mut meta)?;
                 let mut refs: Vec<&mut PageWriteGuard<'_>> = pages.iter_mut().collect();
+                refs.extend(meta.as_mut());
                 end = self.log_images(&mut refs)?;
                 overflow_cell(&key, value.len() as u32, first)
             };

@@ -115,6 +115,14 @@ impl<'t> Cursor<'t> {
     /// Copies one leaf's matching entries into the buffer and sets where to go next.
     fn load(&mut self) -> Result<()> {
         let tree = self.tree;
+        // Keys on the far side of `resume` were scanned already (the previous leaf covered
+        // them). A leaf reached by its sibling link holds none, but one found by descending
+        // again may: a merge since then can have moved them into it.
+        let resume = if self.started {
+            self.next.as_ref().map(|(_, fence)| fence.clone())
+        } else {
+            None
+        };
         let guard = if !self.started {
             self.started = true;
             if self.forward {
@@ -166,6 +174,16 @@ impl<'t> Cursor<'t> {
         };
         for i in indices {
             let key = n.key(i);
+            if let Some(r) = &resume {
+                let seen = if self.forward {
+                    key < r.as_slice()
+                } else {
+                    key >= r.as_slice()
+                };
+                if seen {
+                    continue;
+                }
+            }
             if self.forward {
                 if !self.in_lower(key) {
                     continue;

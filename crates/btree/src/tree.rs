@@ -486,22 +486,25 @@ impl BTree {
             return Err(Error::DuplicateKey);
         }
         let mut overflow_pages: Vec<PageWriteGuard<'_>> = Vec::new();
+        let mut meta: Option<PageWriteGuard<'_>> = None;
         let cell = if self.inline_fits(key, value) {
             leaf_cell(key, value)
         } else {
-            let first = self.write_overflow(value, &mut overflow_pages)?;
+            let first = self.write_overflow(value, &mut overflow_pages, &mut meta)?;
             overflow_cell(key, value.len() as u32, first)
         };
         let mut freed: Vec<PageWriteGuard<'_>> = Vec::new();
-        let mut meta: Option<PageWriteGuard<'_>> = None;
         let existed = found.is_ok();
-        // An old value's overflow chain is freed.
-        if let Ok(i) = found
-            && let LeafValue::Overflow { first_page, .. } =
-                NodeRef::new(&leaf, self.node_size).value(i)
-        {
-            self.free_chain(first_page, &mut meta, &mut freed)?;
-        }
+        // An old value's overflow chain is freed, but only once the new cell is in: freeing
+        // puts its pages at the head of the free list while they stay latched here, and a split
+        // would then take that head for a new node and latch it again (self-deadlock).
+        let old_chain = match found {
+            Ok(i) => match NodeRef::new(&leaf, self.node_size).value(i) {
+                LeafValue::Overflow { first_page, .. } => Some(first_page),
+                LeafValue::Inline(_) => None,
+            },
+            Err(_) => None,
+        };
         let slot = match found {
             Ok(i) | Err(i) => i,
         };
@@ -513,6 +516,9 @@ impl BTree {
             }
         };
         let end = if fits {
+            if let Some(first) = old_chain {
+                self.free_chain(first, &mut meta, &mut freed)?;
+            }
             let mut data = (self.node_size as u16).to_le_bytes().to_vec();
             data.extend_from_slice(&(slot as u16).to_le_bytes());
             data.extend_from_slice(&cell);
@@ -534,23 +540,27 @@ impl BTree {
                 &cell,
                 &mut meta,
                 overflow_pages,
-                freed,
+                old_chain,
             )?
         };
         Ok((Some(end), existed))
     }
 
-    /// Writes `value` into a new overflow chain; the pages are left latched in `pages`.
+    /// Writes `value` into a new overflow chain; the pages are left latched in `pages`. They
+    /// come from the free list (meta latched) before the end of the file: before, only nodes
+    /// reused free pages, so a workload replacing large values grew the file without bound
+    /// while the free list grew as fast.
     pub(crate) fn write_overflow<'a>(
         &'a self,
         value: &[u8],
         pages: &mut Vec<PageWriteGuard<'a>>,
+        meta: &mut Option<PageWriteGuard<'a>>,
     ) -> Result<u64> {
         let capacity = self.pool.page_size() - OVERFLOW_DATA_OFFSET;
         let chunks: Vec<&[u8]> = value.chunks(capacity).collect();
         let mut ids = Vec::with_capacity(chunks.len());
         for _ in &chunks {
-            let g = self.pool.new_page(self.file, OVERFLOW_PAGE)?;
+            let g = self.alloc_page(meta, OVERFLOW_PAGE)?;
             ids.push(g.page_id().0);
             pages.push(g);
         }
@@ -617,13 +627,22 @@ impl BTree {
         &'a self,
         meta: &mut Option<PageWriteGuard<'a>>,
     ) -> Result<PageWriteGuard<'a>> {
+        self.alloc_page(meta, NODE_PAGE)
+    }
+
+    /// A page of `page_type`: from the free list, else appended to the file.
+    fn alloc_page<'a>(
+        &'a self,
+        meta: &mut Option<PageWriteGuard<'a>>,
+        page_type: PageType,
+    ) -> Result<PageWriteGuard<'a>> {
         if meta.is_none() {
             *meta = Some(self.pool.write(self.file, PageId(0))?);
         }
         let m = meta.as_mut().expect("latched");
         let head = get_u64(m, META_FREE_OFFSET);
         if head == NO_PAGE {
-            return Ok(self.pool.new_page(self.file, NODE_PAGE)?);
+            return Ok(self.pool.new_page(self.file, page_type)?);
         }
         let mut g = self.pool.write(self.file, PageId(head))?;
         if g.header().page_type != FREE_PAGE {
@@ -632,13 +651,14 @@ impl BTree {
         let next = get_u64(&g, FREE_NEXT_OFFSET);
         put_u64(m, META_FREE_OFFSET, next);
         let lsn = g.lsn();
-        storelab_pager::page::init_page(&mut g, PageId(head), NODE_PAGE);
+        storelab_pager::page::init_page(&mut g, PageId(head), page_type);
         g.set_lsn(lsn);
         Ok(g)
     }
 
     /// Splits the full `leaf` (its ancestors that may split too are latched in `path`), inserts
-    /// `cell` at `slot`, and logs every changed page as an image in one record.
+    /// `cell` at `slot`, frees `old_chain` (the replaced value's overflow chain) after the new
+    /// nodes are allocated, and logs every changed page as an image in one record.
     #[allow(clippy::too_many_arguments)]
     fn split_and_insert<'a>(
         &'a self,
@@ -648,10 +668,9 @@ impl BTree {
         cell: &[u8],
         meta: &mut Option<PageWriteGuard<'a>>,
         overflow_pages: Vec<PageWriteGuard<'a>>,
-        freed: Vec<PageWriteGuard<'a>>,
+        old_chain: Option<u64>,
     ) -> Result<Lsn> {
         let mut changed: Vec<PageWriteGuard<'a>> = overflow_pages;
-        changed.extend(freed);
         // Insert into the node at `level` of the path; split it if needed, carrying the
         // separator up. `pending` = (node, slot, cell) to insert.
         let mut node = leaf;
@@ -697,6 +716,9 @@ impl BTree {
                     break;
                 }
             }
+        }
+        if let Some(first) = old_chain {
+            self.free_chain(first, meta, &mut changed)?;
         }
         let mut refs: Vec<&mut PageWriteGuard<'a>> = changed.iter_mut().collect();
         if let Some(m) = meta.as_mut() {

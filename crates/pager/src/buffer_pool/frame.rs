@@ -76,6 +76,10 @@ pub(crate) struct Frame {
     pub(crate) tag: Mutex<Option<PageKey>>,
     /// While `Loading`: the sink the read completes into, so a waiter can drive it.
     pub(crate) pending: Mutex<Option<Arc<CompletionSink>>>,
+    /// Held from copying the page for write-back until the write completes, so two
+    /// write-backs of one frame (an eviction and a flush) cannot land out of order and leave
+    /// the older copy on disk with the page marked clean.
+    pub(crate) write_back: Mutex<()>,
 }
 
 impl Frame {
@@ -87,6 +91,7 @@ impl Frame {
             state: AtomicU8::new(FrameState::Empty as u8),
             tag: Mutex::new(None),
             pending: Mutex::new(None),
+            write_back: Mutex::new(()),
         }
     }
 

@@ -718,6 +718,7 @@ impl BufferPool {
     /// Copies a pinned dirty frame, applies the WAL rule, seals and writes it; waits for the
     /// write to complete.
     fn write_back(&self, frame_id: FrameId, key: PageKey, cause: IoCause) -> Result<()> {
+        let _one_at_a_time = self.frame(frame_id).write_back.lock();
         let (buf, lsn) = self.copy_for_write(frame_id, key)?;
         if let Some(hook) = self.hook.read().clone() {
             let ready = hook
@@ -813,6 +814,12 @@ impl BufferPool {
             return Ok(());
         }
         let mut result = Ok(());
+        // Frames are in ascending order (flush walks the frames in order), so two flushes take
+        // these locks in the same order; an eviction takes one and holds no other.
+        let _one_at_a_time: Vec<_> = batch
+            .iter()
+            .map(|&(frame_id, _)| self.frame(frame_id).write_back.lock())
+            .collect();
         let mut copies = Vec::with_capacity(batch.len());
         let mut lsn_max = Lsn(0);
         for &(frame_id, key) in &batch {
