@@ -430,7 +430,7 @@ impl<'a> NodeMut<'a> {
                 let mut cell = Vec::with_capacity(2 + key.len());
                 cell.extend_from_slice(&(key.len() as u16).to_le_bytes());
                 cell.extend_from_slice(key);
-                let off = self.alloc(cell.len()).expect("fences fit an empty node");
+                let off = self.alloc(cell.len(), 0).expect("fences fit an empty node");
                 self.bytes[off..off + cell.len()].copy_from_slice(&cell);
                 put_u16(self.bytes, at, off as u16);
             }
@@ -452,11 +452,11 @@ impl<'a> NodeMut<'a> {
         put_u64(self.bytes, LEFTMOST_OFFSET, child);
     }
 
-    /// Takes `len` bytes from the free gap, compacting first if needed; `None` if they do not fit
-    /// even then. Does not add a slot.
-    fn alloc(&mut self, len: usize) -> Option<usize> {
+    /// Takes `len` bytes from the free gap, compacting first if needed, leaving room for
+    /// `new_slots` more slots; `None` if they do not fit even then. Does not add the slots.
+    fn alloc(&mut self, len: usize, new_slots: usize) -> Option<usize> {
         let count = get_u16(self.bytes, SLOT_COUNT_OFFSET) as usize;
-        let slots_end = SLOTS_OFFSET + 2 * count;
+        let slots_end = SLOTS_OFFSET + 2 * (count + new_slots);
         let mut top = get_u16(self.bytes, CELL_TOP_OFFSET) as usize;
         if top < slots_end + len {
             self.compact();
@@ -484,7 +484,7 @@ impl<'a> NodeMut<'a> {
             return false;
         }
         // Room for the slot too: allocate the cell with the slot already counted.
-        let Some(off) = self.alloc_with_slot(cell.len()) else {
+        let Some(off) = self.alloc(cell.len(), 1) else {
             return false;
         };
         self.bytes[off..off + cell.len()].copy_from_slice(cell);
@@ -494,22 +494,6 @@ impl<'a> NodeMut<'a> {
         put_u16(self.bytes, at, off as u16);
         put_u16(self.bytes, SLOT_COUNT_OFFSET, (count + 1) as u16);
         true
-    }
-
-    fn alloc_with_slot(&mut self, len: usize) -> Option<usize> {
-        let count = get_u16(self.bytes, SLOT_COUNT_OFFSET) as usize;
-        let slots_end = SLOTS_OFFSET + 2 * (count + 1);
-        let mut top = get_u16(self.bytes, CELL_TOP_OFFSET) as usize;
-        if top < slots_end + len {
-            self.compact();
-            top = get_u16(self.bytes, CELL_TOP_OFFSET) as usize;
-            if top < slots_end + len {
-                return None;
-            }
-        }
-        top -= len;
-        put_u16(self.bytes, CELL_TOP_OFFSET, top as u16);
-        Some(top)
     }
 
     /// Removes entry `i`; its bytes become dead space.
