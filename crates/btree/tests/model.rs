@@ -99,16 +99,17 @@ enum Op {
         lower: Bound<Vec<u8>>,
         upper: Bound<Vec<u8>>,
     },
-    /// A scan that takes `take` entries, lets `writes` (upserts, and deletes for `None`) change
-    /// the tree (splits, merges), then runs to its end. Not a snapshot: it must return keys
-    /// in order, within bounds, once each; every key present throughout with its value; and
-    /// only values the key held at some point.
+    /// A scan that takes `take` entries, lets `writes` change the tree (splits, merges), then
+    /// runs to its end. Not a snapshot: it must return keys in order, within bounds, once
+    /// each; every key no write touched and present from the start; and for each key only a
+    /// value it held at some point.
     ScanInterleaved {
         lower: Bound<Vec<u8>>,
         upper: Bound<Vec<u8>>,
         rev: bool,
         take: usize,
-        writes: Vec<(Vec<u8>, Option<Val>)>,
+        /// Upserts, deletes, fills and drains.
+        writes: Vec<Op>,
     },
     Checkpoint,
     /// Close the log, drop everything (unflushed pages are lost), open again: recovery.
@@ -148,24 +149,95 @@ fn bound() -> impl Strategy<Value = Bound<Vec<u8>>> {
     ]
 }
 
+fn fill() -> impl Strategy<Value = Op> {
+    // Short values only: a run of overflow values would make the case slow, not deeper.
+    (0..TABLE_KEYS, 1usize..=200, 0usize..=40, any::<u8>()).prop_map(|(start, count, len, seed)| {
+        Op::Fill {
+            start,
+            count,
+            val: Val { len, seed },
+        }
+    })
+}
+
+fn drain() -> impl Strategy<Value = Op> {
+    (0..TABLE_KEYS, 1usize..=200).prop_map(|(start, count)| Op::Drain { start, count })
+}
+
+/// The operations that change the tree, run in the middle of a `ScanInterleaved`.
+fn write_op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (key(), val()).prop_map(|(k, v)| Op::Upsert(k, v)),
+        4 => key().prop_map(Op::Delete),
+        1 => fill(),
+        2 => drain(),
+    ]
+}
+
+/// The keys an upsert, delete, fill or drain writes.
+fn touched(op: &Op) -> Vec<Vec<u8>> {
+    match op {
+        Op::Upsert(k, _) | Op::Delete(k) => vec![k.clone()],
+        Op::Fill { start, count, .. } | Op::Drain { start, count } => (0..*count)
+            .map(|i| table_key((start + i) % TABLE_KEYS))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Every value each key held (for scans that run while the tree changes).
+type Held = BTreeMap<Vec<u8>, Vec<Vec<u8>>>;
+
+/// Runs an upsert, delete, fill or drain on the tree and the model, noting new values in
+/// `held`.
+fn write(env: &Env, model: &mut Model, held: &mut Held, op: &Op) -> Result<(), TestCaseError> {
+    let mut upsert = |k: Vec<u8>, v: Vec<u8>| -> Result<(), TestCaseError> {
+        let existed = env.tree.upsert(&k, &v).unwrap();
+        held.entry(k.clone()).or_default().push(v.clone());
+        prop_assert_eq!(existed, model.insert(k, v).is_some());
+        Ok(())
+    };
+    match op {
+        Op::Upsert(k, v) => upsert(k.clone(), v.bytes())?,
+        Op::Fill { start, count, val } => {
+            for i in 0..*count {
+                let v = value(val.len, val.seed.wrapping_add(i as u8));
+                upsert(table_key((start + i) % TABLE_KEYS), v)?;
+            }
+        }
+        Op::Delete(k) => {
+            let present = env.tree.delete(k).unwrap();
+            prop_assert_eq!(present, model.remove(k).is_some());
+        }
+        Op::Drain { start, count } => {
+            for i in 0..*count {
+                let k = table_key((start + i) % TABLE_KEYS);
+                let present = env.tree.delete(&k).unwrap();
+                prop_assert_eq!(present, model.remove(&k).is_some());
+            }
+        }
+        other => unreachable!("{other:?} is not a write"),
+    }
+    Ok(())
+}
+
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         6 => (key(), val()).prop_map(|(k, v)| Op::Insert(k, v)),
         8 => (key(), val()).prop_map(|(k, v)| Op::Upsert(k, v)),
         5 => key().prop_map(Op::Delete),
-        1 => (0..TABLE_KEYS, 1usize..=200, val())
-            .prop_map(|(start, count, val)| Op::Fill { start, count, val }),
-        1 => (0..TABLE_KEYS, 1usize..=200).prop_map(|(start, count)| Op::Drain { start, count }),
+        1 => fill(),
+        1 => drain(),
         3 => key().prop_map(Op::Get),
         3 => (bound(), bound(), any::<bool>(), prop::option::weighted(0.2, 0usize..8))
             .prop_map(|(lower, upper, rev, limit)| Op::Range { lower, upper, rev, limit }),
         1 => (bound(), bound()).prop_map(|(lower, upper)| Op::Count { lower, upper }),
-        1 => (
+        2 => (
             bound(),
             bound(),
             any::<bool>(),
             0usize..40,
-            prop::collection::vec((key(), prop::option::weighted(0.5, val())), 0..40),
+            prop::collection::vec(write_op(), 0..12),
         )
             .prop_map(|(lower, upper, rev, take, writes)| Op::ScanInterleaved {
                 lower,
@@ -238,14 +310,16 @@ fn brief(v: &Option<Vec<u8>>) -> String {
     }
 }
 
-/// Seconds since `START` at which the last operation finished (0: none running).
+/// Seconds since `START` at which the last operation finished.
 static PROGRESS: AtomicU64 = AtomicU64::new(0);
+/// Cases running now (the watchdog sleeps while there are none).
+static RUNNING: AtomicU64 = AtomicU64::new(0);
 static START: OnceLock<Instant> = OnceLock::new();
 /// An operation (a reopen included) taking longer than this is taken for a deadlock.
 const STALL_SECS: u64 = 60;
 
 /// Notes progress; the first call starts a watchdog that aborts the process (so CI fails
-/// instead of hanging) when no operation finishes for `STALL_SECS`.
+/// instead of hanging) when a case runs and no operation finishes for `STALL_SECS`.
 fn progress() {
     let start = START.get_or_init(|| {
         std::thread::spawn(|| {
@@ -253,7 +327,7 @@ fn progress() {
                 std::thread::sleep(Duration::from_secs(1));
                 let now = START.get().expect("set").elapsed().as_secs();
                 let last = PROGRESS.load(Ordering::Relaxed);
-                if now > last + STALL_SECS {
+                if RUNNING.load(Ordering::Relaxed) > 0 && now > last + STALL_SECS {
                     eprintln!("model test: no progress for {STALL_SECS} s, a deadlock? aborting");
                     std::process::abort();
                 }
@@ -264,6 +338,23 @@ fn progress() {
     PROGRESS.fetch_max(start.elapsed().as_secs(), Ordering::Relaxed);
 }
 
+/// Counts a running case for the watchdog, until dropped.
+struct Running;
+
+impl Running {
+    fn start() -> Running {
+        progress();
+        RUNNING.fetch_add(1, Ordering::Relaxed);
+        Running
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        RUNNING.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Runs `ops` from an empty tree, or from one bulk loaded with `bulk`.
 fn run(
     policy: SplitPolicy,
@@ -271,7 +362,7 @@ fn run(
     bulk: Option<BTreeMap<Vec<u8>, Val>>,
     ops: Vec<Op>,
 ) -> Result<(), TestCaseError> {
-    progress();
+    let _running = Running::start();
     let dir = tempfile::tempdir().unwrap();
     let config = small(policy);
     let reopen = |path: &Path| open(path, config, frames).0;
@@ -295,28 +386,8 @@ fn run(
                     model.insert(k.clone(), v.bytes());
                 }
             }
-            Op::Upsert(k, v) => {
-                let existed = env.tree.upsert(k, &v.bytes()).unwrap();
-                prop_assert_eq!(existed, model.insert(k.clone(), v.bytes()).is_some());
-            }
-            Op::Delete(k) => {
-                let present = env.tree.delete(k).unwrap();
-                prop_assert_eq!(present, model.remove(k).is_some(), "step {}", step);
-            }
-            Op::Fill { start, count, val } => {
-                for i in 0..*count {
-                    let k = table_key((start + i) % TABLE_KEYS);
-                    let v = value(val.len, val.seed.wrapping_add(i as u8));
-                    let existed = env.tree.upsert(&k, &v).unwrap();
-                    prop_assert_eq!(existed, model.insert(k, v).is_some(), "step {}", step);
-                }
-            }
-            Op::Drain { start, count } => {
-                for i in 0..*count {
-                    let k = table_key((start + i) % TABLE_KEYS);
-                    let present = env.tree.delete(&k).unwrap();
-                    prop_assert_eq!(present, model.remove(&k).is_some(), "step {}", step);
-                }
+            Op::Upsert(..) | Op::Delete(_) | Op::Fill { .. } | Op::Drain { .. } => {
+                write(&env, &mut model, &mut Held::new(), &op)?;
             }
             Op::Get(k) => {
                 let got = env.tree.get(k).unwrap();
@@ -373,23 +444,15 @@ fn run(
                     env.tree.range(lo, hi)
                 };
                 let mut got: Vec<_> = cursor.by_ref().take(*take).map(|e| e.unwrap()).collect();
-                // Every value each key held during the scan.
-                let mut held: BTreeMap<Vec<u8>, Vec<Vec<u8>>> = before
+                let mut held: Held = before
                     .iter()
                     .map(|(k, v)| (k.clone(), vec![v.clone()]))
                     .collect();
-                for (k, v) in writes {
-                    match v {
-                        Some(v) => {
-                            env.tree.upsert(k, &v.bytes()).unwrap();
-                            model.insert(k.clone(), v.bytes());
-                            held.entry(k.clone()).or_default().push(v.bytes());
-                        }
-                        None => {
-                            env.tree.delete(k).unwrap();
-                            model.remove(k);
-                        }
-                    }
+                // Keys a write touched: the scan may or may not see their changes.
+                let mut written = std::collections::BTreeSet::new();
+                for w in writes {
+                    write(&env, &mut model, &mut held, w)?;
+                    written.extend(touched(w));
                 }
                 got.extend(cursor.map(|e| e.unwrap()));
                 for w in got.windows(2) {
@@ -407,8 +470,6 @@ fn run(
                         "step {step}: {k:?} with a value it never held"
                     );
                 }
-                let written: std::collections::BTreeSet<&Vec<u8>> =
-                    writes.iter().map(|(k, _)| k).collect();
                 let returned: std::collections::BTreeSet<&Vec<u8>> =
                     got.iter().map(|(k, _)| k).collect();
                 for k in before.keys() {

@@ -27,7 +27,7 @@ const READERS: usize = 4;
 /// Keys per writer.
 const KEYS: usize = 400;
 /// Operations per writer.
-const WRITER_OPS: usize = 2000;
+const WRITER_OPS: usize = 1500;
 /// Pool frames: a writer pins up to ~20 pages during a deep split, each reader 2-3.
 const FRAMES: usize = 48;
 /// The watchdog's limit.
