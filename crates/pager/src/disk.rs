@@ -302,10 +302,13 @@ impl Disk {
             // Allocated pages that were never written lie past the end of the file: zeros.
             buf[n..].fill(0);
         }
-        let path = self.path(file)?;
+        // Borrow the path from the file table: this runs on every page read, and `path()`
+        // would clone it each time just in case of an error.
+        let f = self.file(file)?;
+        let path = f.io.path();
         let page_bytes = self.page_size.bytes();
         for (i, page) in buf.chunks(page_bytes).enumerate() {
-            verify_page(page, &path, PageId(first.0 + i as u64))?;
+            verify_page(page, path, PageId(first.0 + i as u64))?;
         }
         Ok(buf)
     }
