@@ -63,7 +63,12 @@
 //!
 //! Every change is one WAL record, appended while the changed pages are write-latched, and each
 //! page gets the record's end as its LSN (crates/wal explains why that makes multi-page changes
-//! atomic without undo). A leaf insert, delete or replacement that fits is a compact record
+//! atomic without undo). A change that may touch more pages than one record holds (a value of
+//! many overflow pages, a deep cascade of splits) is found out before anything is changed: the
+//! operation releases its latches, opens an atomic group of the log and starts again, logging
+//! several records that recovery replays all or nothing. Engines that change several
+//! structures in one operation call the `*_no_commit` variants inside their own atomic group
+//! and commit once at its end. A leaf insert, delete or replacement that fits is a compact record
 //! (slot and cell, redone by [`register_redo`]'s functions); a split, merge, root change, new
 //! overflow chain or bulk-loaded page is logged as page images. The operation then commits
 //! (durable when the log's commit mode is `sync` or `group`) after its latches are released,

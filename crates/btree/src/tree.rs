@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::Mutex;
 use storelab_pager::page::{PAGE_HEADER_SIZE, PageHeader};
 use storelab_pager::{BufferPool, FileId, Lsn, PageId, PageReadGuard, PageType, PageWriteGuard};
-use storelab_wal::{RecordBuilder, RecordType, RelId, Wal};
+use storelab_wal::{AtomicGroup, BLOCKS_PER_RECORD_MAX, RecordBuilder, RecordType, RelId, Wal};
 
 use crate::error::{Error, Result};
 use crate::node::{
@@ -152,6 +152,15 @@ impl std::fmt::Debug for BTree {
             .field("rel", &self.rel)
             .finish()
     }
+}
+
+/// The outcome of a change attempted under the writer lock.
+enum Logged<T> {
+    /// Done and logged.
+    Done(T),
+    /// Nothing changed: the change may log more pages than one record holds, so it must be
+    /// retried inside an atomic group.
+    NeedsGroup,
 }
 
 /// How `put` treats an existing key.
@@ -432,15 +441,82 @@ impl BTree {
     }
 
     fn put(&self, key: &[u8], value: &[u8], mode: PutMode) -> Result<bool> {
-        self.check_sizes(key, value)?;
-        let (end, existed) = {
-            let _w = self.writer.lock();
-            self.put_locked(key, value, mode)?
-        };
-        if let Some(end) = end {
-            self.wal.commit(end)?;
-        }
+        let (existed, end) = self.put_no_commit(key, value, mode)?;
+        self.wal.commit(end)?;
         Ok(existed)
+    }
+
+    /// Inserts without committing: returns the LSN to commit. For engines that make one
+    /// operation of changes to several structures inside an atomic group of the log
+    /// ([`storelab_wal::Wal::atomic_group`]) and commit once at its end.
+    pub fn insert_no_commit(&self, key: &[u8], value: &[u8]) -> Result<Lsn> {
+        self.put_no_commit(key, value, PutMode::Insert)
+            .map(|(_, end)| end)
+    }
+
+    /// Upserts without committing (see [`insert_no_commit`](Self::insert_no_commit)); returns
+    /// whether the key existed and the LSN to commit.
+    pub fn upsert_no_commit(&self, key: &[u8], value: &[u8]) -> Result<(bool, Lsn)> {
+        self.put_no_commit(key, value, PutMode::Upsert)
+    }
+
+    /// Deletes without committing (see [`insert_no_commit`](Self::insert_no_commit)); returns
+    /// the LSN to commit if the key was present.
+    pub fn delete_no_commit(&self, key: &[u8]) -> Result<Option<Lsn>> {
+        let mut group = None;
+        loop {
+            let in_group = group.is_some() || self.wal.in_atomic_group();
+            let outcome = {
+                let _w = self.writer.lock();
+                self.delete_locked(key, in_group)?
+            };
+            match outcome {
+                Logged::Done(end) => {
+                    return match group.take() {
+                        Some(g) => Ok(Some(AtomicGroup::end(g)?)),
+                        None => Ok(end),
+                    };
+                }
+                // Latches and the writer lock are released: the group lock is never waited
+                // for while holding either (a checkpoint holds it while it flushes pages).
+                Logged::NeedsGroup => group = Some(self.wal.atomic_group()?),
+            }
+        }
+    }
+
+    fn put_no_commit(&self, key: &[u8], value: &[u8], mode: PutMode) -> Result<(bool, Lsn)> {
+        self.check_sizes(key, value)?;
+        let mut group = None;
+        loop {
+            let in_group = group.is_some() || self.wal.in_atomic_group();
+            let outcome = {
+                let _w = self.writer.lock();
+                self.put_locked(key, value, mode, in_group)?
+            };
+            match outcome {
+                Logged::Done((existed, end)) => {
+                    let end = match group.take() {
+                        Some(g) => AtomicGroup::end(g)?,
+                        None => end,
+                    };
+                    return Ok((existed, end));
+                }
+                Logged::NeedsGroup => group = Some(self.wal.atomic_group()?),
+            }
+        }
+    }
+
+    /// An upper bound on the pages one change may log: a new and an old overflow chain, and
+    /// at every latched level a split (the node, its new right sibling and the neighbour
+    /// whose back link changes) or a merge (the node, its sibling, the parent), plus a new
+    /// root and the meta page.
+    fn pages_changed_max(&self, path_len: usize, new_chain: usize, old_chain: usize) -> usize {
+        new_chain + old_chain + 3 * (path_len + 1) + 2
+    }
+
+    /// Pages in the overflow chain of a value of `len` bytes.
+    fn chain_pages(&self, len: usize) -> usize {
+        len.div_ceil(self.pool.page_size() - OVERFLOW_DATA_OFFSET)
     }
 
     /// Latches the path from the root down to the leaf for `key` with write latches, keeping
@@ -476,7 +552,13 @@ impl BTree {
         ))
     }
 
-    fn put_locked(&self, key: &[u8], value: &[u8], mode: PutMode) -> Result<(Option<Lsn>, bool)> {
+    fn put_locked(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        mode: PutMode,
+        in_group: bool,
+    ) -> Result<Logged<(bool, Lsn)>> {
         let cell_max = node::cell_size_max(self.node_size);
         // Safe: the node can take one more entry of the largest size without splitting.
         let mut path = self.write_path(key, &|n| n.free_space() >= cell_max + 2)?;
@@ -484,6 +566,25 @@ impl BTree {
         let found = NodeRef::new(&leaf, self.node_size).search(key);
         if found.is_ok() && mode == PutMode::Insert {
             return Err(Error::DuplicateKey);
+        }
+        // Before changing anything: can this change be logged as one record? If not, it must
+        // run inside an atomic group, so that its records are replayed all or nothing.
+        if !in_group {
+            let new_chain = if self.inline_fits(key, value) {
+                0
+            } else {
+                self.chain_pages(value.len())
+            };
+            let old_chain = match found {
+                Ok(i) => match NodeRef::new(&leaf, self.node_size).value(i) {
+                    LeafValue::Overflow { total_len, .. } => self.chain_pages(total_len as usize),
+                    LeafValue::Inline(_) => 0,
+                },
+                Err(_) => 0,
+            };
+            if self.pages_changed_max(path.len(), new_chain, old_chain) > BLOCKS_PER_RECORD_MAX {
+                return Ok(Logged::NeedsGroup);
+            }
         }
         let mut overflow_pages: Vec<PageWriteGuard<'_>> = Vec::new();
         let mut meta: Option<PageWriteGuard<'_>> = None;
@@ -543,7 +644,7 @@ impl BTree {
                 old_chain,
             )?
         };
-        Ok((Some(end), existed))
+        Ok(Logged::Done((existed, end)))
     }
 
     /// Writes `value` into a new overflow chain; the pages are left latched in `pages`. They
@@ -842,11 +943,7 @@ impl BTree {
 
     /// Removes `key`; returns whether it was present.
     pub fn delete(&self, key: &[u8]) -> Result<bool> {
-        let end = {
-            let _w = self.writer.lock();
-            self.delete_locked(key)?
-        };
-        match end {
+        match self.delete_no_commit(key)? {
             Some(end) => {
                 self.wal.commit(end)?;
                 Ok(true)
@@ -859,15 +956,24 @@ impl BTree {
         (self.node_size - node::SLOTS_OFFSET) * self.config.merge_threshold_pct as usize / 100
     }
 
-    fn delete_locked(&self, key: &[u8]) -> Result<Option<Lsn>> {
+    fn delete_locked(&self, key: &[u8], in_group: bool) -> Result<Logged<Option<Lsn>>> {
         let limit = self.merge_limit();
         let cell_max = node::cell_size_max(self.node_size);
         // Safe: after losing its largest possible entry the node stays above the threshold.
         let mut path = self.write_path(key, &|n| n.used_space() > limit + cell_max + 2)?;
         let mut leaf = path.pop().expect("a leaf");
         let Ok(slot) = NodeRef::new(&leaf, self.node_size).search(key) else {
-            return Ok(None);
+            return Ok(Logged::Done(None));
         };
+        if !in_group {
+            let old_chain = match NodeRef::new(&leaf, self.node_size).value(slot) {
+                LeafValue::Overflow { total_len, .. } => self.chain_pages(total_len as usize),
+                LeafValue::Inline(_) => 0,
+            };
+            if self.pages_changed_max(path.len(), 0, old_chain) > BLOCKS_PER_RECORD_MAX {
+                return Ok(Logged::NeedsGroup);
+            }
+        }
         let mut meta: Option<PageWriteGuard<'_>> = None;
         let mut freed: Vec<PageWriteGuard<'_>> = Vec::new();
         if let LeafValue::Overflow { first_page, .. } =
@@ -884,9 +990,9 @@ impl BTree {
             if let Some(m) = meta.as_mut() {
                 extra.push(m);
             }
-            return Ok(Some(
+            return Ok(Logged::Done(Some(
                 self.log_change(REC_DELETE, &mut leaf, &data, &mut extra)?,
-            ));
+            )));
         }
         let mut changed = freed;
         self.merge_up(&mut path, leaf, key, &mut meta, &mut changed)?;
@@ -894,7 +1000,7 @@ impl BTree {
         if let Some(m) = meta.as_mut() {
             refs.push(m);
         }
-        Ok(Some(self.log_images(&mut refs)?))
+        Ok(Logged::Done(Some(self.log_images(&mut refs)?)))
     }
 
     /// `node` is below the merge threshold: merge it with its right sibling under the same
@@ -1013,17 +1119,22 @@ impl BTree {
         data: &[u8],
         extra: &mut [&mut PageWriteGuard<'_>],
     ) -> Result<Lsn> {
-        let end = {
+        let (now, later) = extra.split_at_mut(extra.len().min(BLOCKS_PER_RECORD_MAX - 1));
+        let mut end = {
             let mut record =
                 RecordBuilder::new(record_type).block(self.rel, primary.page_id(), primary, data);
-            for g in extra.iter() {
+            for g in now.iter() {
                 record = record.image(self.rel, g.page_id(), g);
             }
             self.wal.append(&record)?
         };
         primary.set_lsn(end);
-        for g in extra.iter_mut() {
+        for g in now.iter_mut() {
             g.set_lsn(end);
+        }
+        if !later.is_empty() {
+            // Only inside an atomic group (put_locked checked): the records replay together.
+            end = self.log_images(later)?;
         }
         Ok(end)
     }
@@ -1031,6 +1142,11 @@ impl BTree {
     /// Logs the given pages as images in one record (split into several records only past the
     /// per-record block limit, which one operation never reaches) and stamps them.
     pub(crate) fn log_images(&self, pages: &mut [&mut PageWriteGuard<'_>]) -> Result<Lsn> {
+        assert!(
+            pages.len() <= BLOCKS_PER_RECORD_MAX || self.wal.in_atomic_group(),
+            "{} pages in one change outside an atomic group",
+            pages.len()
+        );
         let mut end = Lsn(0);
         for chunk in pages.chunks_mut(storelab_wal::BLOCKS_PER_RECORD_MAX) {
             end = {

@@ -41,7 +41,7 @@
 //! message names the modes, the seed and the cut. `STORELAB_LONG=1` runs a longer workload,
 //! every sync point of both shapes and 1000 random points per test.
 //!
-//! The last tests show operations larger than one log record (bugs, ignored until fixed).
+//! The last tests check operations larger than one log record: they run in an atomic group.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -914,8 +914,6 @@ fn overflow_value(pages: usize) -> Vec<u8> {
 /// than one log record may name (`BLOCKS_PER_RECORD_MAX` = 32) is stored by `insert`, and an
 /// `insert` that fails leaves nothing behind.
 #[test]
-#[ignore = "bug: an inline insert of a value of more than 31 overflow pages fails with \
-            TooManyBlocks after changing the pool's pages, and the failed insert is visible"]
 fn insert_of_a_value_over_31_overflow_pages() {
     let dir = scratch_dir();
     let db = open_plain(dir.path());
@@ -937,8 +935,6 @@ fn insert_of_a_value_over_31_overflow_pages() {
 /// pages: `log_images` then logs them as two records, and a crash that keeps the first record
 /// but not the second (here: the log cut right after the first) recovers half an operation.
 #[test]
-#[ignore = "bug: log_images splits one operation into several records past 32 pages, so a \
-            crash between them recovers a half-done split (check fails or keys are lost)"]
 fn split_with_a_large_value_is_atomic() {
     use storelab_wal::segment::segment_file_name;
     use storelab_wal::{RecordType, WalReader};
@@ -990,15 +986,24 @@ fn split_with_a_large_value_is_atomic() {
     );
     let mut records = Vec::new();
     while let Some(r) = reader.next_record().expect("read the log") {
-        records.push((r.lsn, r.end_lsn(), r.record_type, r.blocks.len()));
+        records.push((r.lsn, r.end_lsn(), r.record_type, r.blocks.len(), r.flags));
     }
     assert_eq!(records.last().expect("records").1, log_end);
+    // The operation ran in an atomic group: its records are flagged, and a no-op record
+    // carrying the end flag closes the group.
+    let (_, _, end_type, _, end_flags) = records.pop().expect("the end marker");
+    assert_eq!(end_type, RecordType::NOOP, "{records:?}");
+    assert_ne!(end_flags & storelab_wal::RECORD_GROUP_END, 0);
+    let records: Vec<_> = records
+        .into_iter()
+        .map(|(a, b, c, d, _)| (a, b, c, d))
+        .collect();
     let (last_lsn, _, last_type, last_blocks) = *records.last().expect("records");
     let (_, _, prev_type, prev_blocks) = records[records.len() - 2];
     assert_eq!(
         (prev_type, last_type),
         (REC_STRUCTURE, REC_STRUCTURE),
-        "the big insert is logged as one record: {records:?}"
+        "the big insert is logged as two records: {records:?}"
     );
     println!(
         "the big insert took two records of {prev_blocks} and {last_blocks} blocks; cutting \

@@ -11,6 +11,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// A call made in a state that does not allow it (a checkpoint inside an atomic group).
+    #[error("invalid state: {0}")]
+    InvalidState(String),
     /// An error of the page manager (I/O, checksums, the pool).
     #[error(transparent)]
     Pager(#[from] storelab_pager::Error),

@@ -49,9 +49,17 @@
 //!   operations on one page are ordered the same in the page and in the log; redo in log order
 //!   reproduces the page.
 //!
-//! The price, compared with ARIES, is that one operation must fit in one record
-//! ([`RECORD_SIZE_MAX`], [`BLOCKS_PER_RECORD_MAX`] pages), and that there are no long
-//! transactions spanning many operations: a multi-statement transaction (a later milestone,
+//! An operation too big for one record ([`RECORD_SIZE_MAX`], [`BLOCKS_PER_RECORD_MAX`]
+//! pages), or made of changes to several structures that each log their own records (a heap
+//! tuple, then one entry per index), runs in an *atomic group* ([`atomic_group`]): recovery
+//! replays the group's records only once it reads the group's end marker, and no page the
+//! group changed may be written back until the group ends (no-steal, enforced by the
+//! write-back hook), so a group cut short by a crash left no trace in any data file. This is
+//! InnoDB's mini-transaction (`MLOG_MULTI_REC_END`) with the pages unlatched between records.
+//!
+//! The price, compared with ARIES, is that a group must fit in the buffer pool (its pages
+//! stay in memory until it ends) and that there are no long transactions spanning many
+//! operations: a multi-statement transaction (a later milestone,
 //! with MVCC) will need either undo (ARIES, InnoDB's undo log) or versions that recovery can
 //! ignore (PostgreSQL's heap: an aborted transaction's tuples are simply invisible).
 //!
@@ -86,6 +94,7 @@
 //! `xlog.c`; the InnoDB manual's "Doublewrite Buffer" and "Redo Log" chapters; Mohan et al.,
 //! "ARIES" (TODS 1992), for what undo adds.
 
+pub mod atomic_group;
 pub mod config;
 pub mod control;
 pub mod doublewrite;
@@ -96,12 +105,13 @@ pub mod recovery;
 pub mod segment;
 pub mod wal;
 
+pub use atomic_group::AtomicGroup;
 pub use config::{CommitMode, TornPageMode, WalConfig};
 pub use error::{Error, Result};
 pub use reader::{EndReason, ReadEnd, WalReader};
 pub use record::{
-    BLOCKS_PER_RECORD_MAX, Block, BlockRef, RECORD_SIZE_MAX, Record, RecordBuilder, RecordType,
-    RelId,
+    BLOCKS_PER_RECORD_MAX, Block, BlockRef, RECORD_GROUP_END, RECORD_GROUP_FIRST, RECORD_IN_GROUP,
+    RECORD_SIZE_MAX, Record, RecordBuilder, RecordType, RelId,
 };
 pub use recovery::{RecoveryReport, RedoFn, RedoRegistry};
 pub use wal::Wal;

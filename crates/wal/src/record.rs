@@ -39,7 +39,7 @@ pub const PREV_OFFSET: usize = LSN_OFFSET + 8;
 pub const TYPE_OFFSET: usize = PREV_OFFSET + 8;
 /// Byte offset of the block count.
 pub const BLOCK_COUNT_OFFSET: usize = TYPE_OFFSET + 1;
-/// Byte offset of the flags (reserved, zero).
+/// Byte offset of the record flags ([`RECORD_IN_GROUP`], ...).
 pub const FLAGS_OFFSET: usize = BLOCK_COUNT_OFFSET + 1;
 /// Byte offset of the main-data length.
 pub const MAIN_LEN_OFFSET: usize = FLAGS_OFFSET + 2;
@@ -63,6 +63,18 @@ const _: () = assert!(BLOCK_HEADER_SIZE == 24);
 
 /// Block flag: the block carries a full-page image.
 pub const BLOCK_HAS_IMAGE: u32 = 1;
+
+/// Record flag: the record belongs to an atomic group (an operation logged as several
+/// records, e.g. a heap tuple and its index entries); recovery applies it only once the
+/// group's end record has been read. See `Wal::atomic_group`.
+pub const RECORD_IN_GROUP: u16 = 1;
+/// Record flag: the first record of an atomic group. Recovery drops any group still open
+/// when it meets one (that group was cut short by a crash before an earlier recovery).
+pub const RECORD_GROUP_FIRST: u16 = 2;
+/// Record flag: the no-op record that ends an atomic group.
+pub const RECORD_GROUP_END: u16 = 4;
+/// Every defined record flag.
+pub const RECORD_FLAGS_ALL: u16 = RECORD_IN_GROUP | RECORD_GROUP_FIRST | RECORD_GROUP_END;
 
 /// The most pages one record may touch (PostgreSQL's `XLR_MAX_BLOCK_ID` is 32 too).
 pub const BLOCKS_PER_RECORD_MAX: usize = 32;
@@ -166,6 +178,22 @@ impl<'a> RecordBuilder<'a> {
         prev: Lsn,
         take_image: &dyn Fn(&BlockRef<'_>) -> bool,
     ) -> Result<Vec<u8>> {
+        self.encode_with_flags(lsn, prev, 0, take_image)
+    }
+
+    /// Like [`encode`](Self::encode), with record flags (the log sets the group flags).
+    pub fn encode_with_flags(
+        &self,
+        lsn: Lsn,
+        prev: Lsn,
+        flags: u16,
+        take_image: &dyn Fn(&BlockRef<'_>) -> bool,
+    ) -> Result<Vec<u8>> {
+        assert_eq!(
+            flags & !RECORD_FLAGS_ALL,
+            0,
+            "undefined record flags {flags:#x}"
+        );
         if self.blocks.len() > BLOCKS_PER_RECORD_MAX {
             return Err(Error::TooManyBlocks {
                 count: self.blocks.len(),
@@ -194,7 +222,7 @@ impl<'a> RecordBuilder<'a> {
         out.extend_from_slice(&prev.0.to_le_bytes());
         out.push(self.record_type.0);
         out.push(self.blocks.len() as u8);
-        out.extend_from_slice(&0u16.to_le_bytes());
+        out.extend_from_slice(&flags.to_le_bytes());
         out.extend_from_slice(&(self.main.len() as u32).to_le_bytes());
         for (b, image) in self.blocks.iter().zip(&images) {
             let flags = if image.is_some() { BLOCK_HAS_IMAGE } else { 0 };
@@ -240,6 +268,8 @@ pub struct Record {
     pub prev: Lsn,
     /// Its type.
     pub record_type: RecordType,
+    /// Its flags ([`RECORD_IN_GROUP`], ...).
+    pub flags: u16,
     /// The pages it changes.
     pub blocks: Vec<Block>,
     /// Its main data.
@@ -307,8 +337,8 @@ pub fn decode(bytes: &[u8], lsn: Lsn, page_size: usize) -> Result<Record> {
     let block_count = bytes[BLOCK_COUNT_OFFSET] as usize;
     let flags = u16_at(bytes, FLAGS_OFFSET);
     let main_len = u32_at(bytes, MAIN_LEN_OFFSET) as usize;
-    if flags != 0 {
-        return Err(corrupt(format!("reserved flags {flags:#06x}")));
+    if flags & !RECORD_FLAGS_ALL != 0 || (flags != 0 && flags & RECORD_IN_GROUP == 0) {
+        return Err(corrupt(format!("undefined record flags {flags:#06x}")));
     }
     if block_count > BLOCKS_PER_RECORD_MAX {
         return Err(corrupt(format!("{block_count} blocks")));
@@ -367,6 +397,7 @@ pub fn decode(bytes: &[u8], lsn: Lsn, page_size: usize) -> Result<Record> {
         lsn,
         prev,
         record_type,
+        flags,
         blocks,
         main,
         len,

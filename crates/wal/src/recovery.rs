@@ -24,7 +24,11 @@ use storelab_pager::{BufferPool, Lsn};
 
 use crate::error::{Error, Result};
 use crate::reader::{ReadEnd, WalReader};
-use crate::record::{Record, RecordType};
+use crate::record::{RECORD_GROUP_END, RECORD_GROUP_FIRST, RECORD_IN_GROUP, Record, RecordType};
+
+/// The most log bytes one atomic group may hold back during recovery (bounds the memory a
+/// corrupt or hostile log can make recovery use).
+pub const GROUP_BYTES_MAX: usize = 256 << 20;
 use crate::wal::Wal;
 
 /// A redo function: applies block `block` of `record` to `page` (the whole page, header
@@ -90,6 +94,8 @@ pub struct RecoveryReport {
     pub images_restored: u64,
     /// Torn pages repaired from the doublewrite area.
     pub doublewrite_repaired: u64,
+    /// Records of atomic groups without an end marker, not replayed.
+    pub records_discarded: u64,
 }
 
 impl Wal {
@@ -112,6 +118,7 @@ impl Wal {
             pages_skipped: 0,
             images_restored: 0,
             doublewrite_repaired: 0,
+            records_discarded: 0,
         };
         if let Some(area) = &self.doublewrite {
             report.doublewrite_repaired = area.recover(pool, &|rel| self.file_of(rel))? as u64;
@@ -123,13 +130,43 @@ impl Wal {
             self.page_size(),
             self.recovery_start,
         );
+        // Records of an atomic group wait here until the group's end marker is read.
+        let mut group: Vec<Record> = Vec::new();
+        let mut group_bytes = 0usize;
         while let Some(record) = reader.next_record()? {
             if record.lsn >= self.recovery_end.lsn {
                 break;
             }
             report.record_count += 1;
-            self.redo_record(pool, redo, &record, &mut report)?;
+            if record.flags & RECORD_IN_GROUP == 0 {
+                self.redo_record(pool, redo, &record, &mut report)?;
+                continue;
+            }
+            if record.flags & RECORD_GROUP_FIRST != 0 && !group.is_empty() {
+                // A group cut short by an earlier crash, then a new one: drop the old.
+                report.records_discarded += group.len() as u64;
+                group.clear();
+                group_bytes = 0;
+            }
+            if record.flags & RECORD_GROUP_END != 0 {
+                for r in group.drain(..) {
+                    self.redo_record(pool, redo, &r, &mut report)?;
+                }
+                group_bytes = 0;
+                continue;
+            }
+            group_bytes += record.len;
+            if group_bytes > GROUP_BYTES_MAX {
+                return Err(Error::Redo {
+                    lsn: record.lsn,
+                    reason: format!("atomic group larger than {GROUP_BYTES_MAX} bytes"),
+                });
+            }
+            group.push(record);
         }
+        // A group without its end marker: the operation never finished, and none of its
+        // pages reached disk (no-steal), so dropping it leaves every file consistent.
+        report.records_discarded += group.len() as u64;
         self.recovered.store(true, Ordering::Release);
         self.checkpoint(pool)?;
         Ok(report)

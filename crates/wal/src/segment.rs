@@ -26,7 +26,7 @@ pub const WAL_BLOCK_SIZE: usize = 4096;
 /// Bytes at the start of each segment reserved for its header.
 pub const SEGMENT_HEADER_SIZE: usize = WAL_BLOCK_SIZE;
 /// The segment format version.
-pub const WAL_FORMAT_VERSION: u16 = 1;
+pub const WAL_FORMAT_VERSION: u16 = 2;
 /// The segment magic.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"SLWALSEG";
 /// The smallest segment size (tests use small segments to cross boundaries often).

@@ -1,11 +1,12 @@
 //! `Wal`: appending records, making them durable, checkpoints, and the write-ahead rule.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
-use parking_lot::{Condvar, Mutex, RwLock};
+use parking_lot::{Condvar, Mutex, ReentrantMutex, RwLock};
 use storelab_pager::buffer_pool::WriteBackHook;
 use storelab_pager::io::{CompletionSink, IoBackend, IoFile, IoOp, IoRequest, OpenOptions};
 use storelab_pager::page::page_lsn;
@@ -13,6 +14,7 @@ use storelab_pager::{
     AlignedBuf, BufferPool, Disk, FileId, IoCause, IoCounts, Ledger, Lsn, PageId,
 };
 
+use crate::atomic_group::{AtomicGroupState, NO_GROUP};
 use crate::config::{CommitMode, TornPageMode, WalConfig};
 use crate::control::{ControlData, ControlFile};
 use crate::doublewrite::DoublewriteArea;
@@ -66,6 +68,12 @@ pub struct Wal {
     redo_lsn: AtomicU64,
     control: Mutex<ControlFile>,
     checkpoint_lock: Mutex<()>,
+    /// The atomic-group lock (see `atomic_group.rs`).
+    pub(crate) atomic: ReentrantMutex<RefCell<AtomicGroupState>>,
+    /// LSN of the open group's first record, or `NO_GROUP`.
+    pub(crate) atomic_start: AtomicU64,
+    /// Outermost groups open (0 or 1).
+    pub(crate) atomic_depth_hint: AtomicU32,
     poisoned: Mutex<Option<String>>,
     rels: RwLock<HashMap<RelId, FileId>>,
     pub(crate) doublewrite: Option<DoublewriteArea>,
@@ -169,6 +177,9 @@ impl Wal {
             redo_lsn: AtomicU64::new(redo.0),
             control: Mutex::new(control),
             checkpoint_lock: Mutex::new(()),
+            atomic: ReentrantMutex::new(RefCell::new(AtomicGroupState::default())),
+            atomic_start: AtomicU64::new(NO_GROUP),
+            atomic_depth_hint: AtomicU32::new(0),
             poisoned: Mutex::new(None),
             rels: RwLock::new(HashMap::new()),
             doublewrite,
@@ -282,14 +293,14 @@ impl Wal {
             .map(|(r, _)| *r)
     }
 
-    fn check_poison(&self) -> Result<()> {
+    pub(crate) fn check_poison(&self) -> Result<()> {
         match &*self.poisoned.lock() {
             Some(why) => Err(Error::Poisoned(why.clone())),
             None => Ok(()),
         }
     }
 
-    fn poison(&self, why: String) {
+    pub(crate) fn poison(&self, why: String) {
         self.poisoned.lock().get_or_insert(why);
     }
 
@@ -304,6 +315,16 @@ impl Wal {
 
     /// Like [`append`](Self::append), returning the record's start and end.
     pub fn append_at(&self, record: &RecordBuilder<'_>) -> Result<(Lsn, Lsn)> {
+        self.append_with_flags(record, 0)
+    }
+
+    /// Appends with extra record flags (the end marker of an atomic group); the group flags of
+    /// the calling thread's open group are added here.
+    pub(crate) fn append_with_flags(
+        &self,
+        record: &RecordBuilder<'_>,
+        extra_flags: u16,
+    ) -> Result<(Lsn, Lsn)> {
         self.check_poison()?;
         assert!(
             self.recovered.load(Ordering::Acquire) || record.record_type == RecordType::CHECKPOINT,
@@ -322,7 +343,8 @@ impl Wal {
                 b.page
                     .is_some_and(|p| always || (images && page_lsn(p).0 <= redo))
             };
-            let bytes = record.encode(lsn, st.last_record, &take_image)?;
+            let flags = self.group_flags(lsn) | extra_flags;
+            let bytes = record.encode_with_flags(lsn, st.last_record, flags, &take_image)?;
             let image_count = record
                 .blocks
                 .iter()
@@ -567,6 +589,9 @@ impl Wal {
     /// record, points the control file at it, and recycles segments recovery no longer needs.
     /// Returns the new redo LSN.
     pub fn checkpoint(&self, pool: &BufferPool) -> Result<Lsn> {
+        crate::atomic_group::refuse_checkpoint_in_group(self)?;
+        // No group may be open while the redo pointer moves and the pool is flushed.
+        let _no_group = self.atomic.lock();
         let _one = self.checkpoint_lock.lock();
         self.check_poison()?;
         let redo = {
@@ -602,7 +627,7 @@ impl Wal {
     /// Returns whether it did.
     pub fn checkpoint_if_due(&self, pool: &BufferPool) -> Result<bool> {
         let limit = self.config.checkpoint_wal_bytes;
-        if limit == 0 || self.insert_lsn().0 - self.redo_lsn().0 < limit {
+        if limit == 0 || self.insert_lsn().0 - self.redo_lsn().0 < limit || self.in_atomic_group() {
             return Ok(false);
         }
         self.checkpoint(pool)?;
@@ -679,6 +704,10 @@ impl WriteBackHook for Wal {
                 file: self.config.dir.clone(),
             },
         })
+    }
+
+    fn may_write_back(&self, page_lsn: Lsn) -> bool {
+        self.page_may_be_written(page_lsn)
     }
 
     fn before_page_writes(&self, pages: &[(FileId, PageId, &[u8])]) -> storelab_pager::Result<()> {

@@ -342,3 +342,142 @@ fn checkpoint_if_due_follows_log_volume() {
     assert!(checkpoints >= 2, "{checkpoints} checkpoints");
     assert!(db.wal.redo_lsn() > first);
 }
+
+/// Sets bytes like `set`, without committing (for changes inside an atomic group).
+fn set_uncommitted(db: &Db, page_id: u64, offset: u16, bytes: &[u8]) -> storelab_pager::Lsn {
+    let mut page = db.pool.write(db.file, PageId(page_id)).unwrap();
+    let at = PAGE_HEADER_SIZE + offset as usize;
+    page[at..at + bytes.len()].copy_from_slice(bytes);
+    let mut data = offset.to_le_bytes().to_vec();
+    data.extend_from_slice(bytes);
+    let end = db
+        .wal
+        .append(&RecordBuilder::new(SET).block(REL, PageId(page_id), &page, &data))
+        .unwrap();
+    page.set_lsn(end);
+    end
+}
+
+/// A group whose end marker is in the log is replayed whole; one whose records are durable
+/// but whose end marker is not is dropped whole, even though each of its records is valid.
+#[test]
+fn recovery_replays_whole_groups_and_drops_unfinished_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (db, _) = open(dir.path(), config(dir.path(), TornPageMode::None));
+        set(&db, 0, 0, b"base");
+        set(&db, 1, 0, b"base");
+        let group = db.wal.atomic_group().unwrap();
+        set_uncommitted(&db, 0, 0, b"done");
+        set_uncommitted(&db, 1, 0, b"done");
+        let end = group.end().unwrap();
+        db.wal.commit(end).unwrap();
+        let group = db.wal.atomic_group().unwrap();
+        set_uncommitted(&db, 0, 8, b"half");
+        let lsn = set_uncommitted(&db, 1, 8, b"half");
+        // The group's records are durable, its end is not: a crash now.
+        db.wal.flush(lsn).unwrap();
+        std::mem::forget(group);
+    }
+    let (db, report) = open(dir.path(), config(dir.path(), TornPageMode::None));
+    assert_eq!(report.records_discarded, 2, "{report:?}");
+    assert_eq!(get(&db, 0, 0, 4), b"done");
+    assert_eq!(get(&db, 1, 0, 4), b"done");
+    assert_eq!(get(&db, 0, 8, 4), [0; 4]);
+    assert_eq!(get(&db, 1, 8, 4), [0; 4]);
+    // After the dropped group, new groups work and survive the next recovery, which reads
+    // past the dropped records again only if the post-recovery checkpoint was lost.
+    let group = db.wal.atomic_group().unwrap();
+    set_uncommitted(&db, 0, 16, b"next");
+    set_uncommitted(&db, 1, 16, b"next");
+    let end = group.end().unwrap();
+    db.wal.commit(end).unwrap();
+    drop(db);
+    let (db, _) = open(dir.path(), config(dir.path(), TornPageMode::None));
+    assert_eq!(get(&db, 0, 16, 4), b"next");
+    assert_eq!(get(&db, 1, 16, 4), b"next");
+}
+
+/// While a group is open, no page it changed is written back: a flush leaves it dirty and
+/// eviction passes it by; after the group ends the flush writes it.
+#[test]
+fn open_group_pages_stay_in_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = open(dir.path(), config(dir.path(), TornPageMode::None));
+    set(&db, 0, 0, b"base");
+    set(&db, 11, 0, b"base");
+    db.pool.flush_all().unwrap();
+    let written = |db: &Db| db.pool.stats().write_back_count;
+    let group = db.wal.atomic_group().unwrap();
+    set_uncommitted(&db, 0, 0, b"open");
+    let before = written(&db);
+    db.pool.flush_all().unwrap();
+    assert_eq!(written(&db), before, "a page of the open group was written");
+    // Read more pages than the 8-frame pool holds: page 0 must not be a victim.
+    for p in 1..12 {
+        db.pool.read(db.file, PageId(p)).unwrap();
+    }
+    assert!(db.pool.contains(db.file, PageId(0)));
+    // A group that dirties more pages than the pool has frames cannot proceed (no-steal): an
+    // error, not a hang.
+    let mut exhausted = false;
+    for p in 1..12 {
+        let mut page = match db.pool.write(db.file, PageId(p)) {
+            Ok(page) => page,
+            Err(storelab_pager::Error::PoolExhausted { .. }) => {
+                exhausted = true;
+                break;
+            }
+            Err(e) => panic!("{e}"),
+        };
+        page[PAGE_HEADER_SIZE] = 1;
+        let lsn = db
+            .wal
+            .append(&RecordBuilder::new(SET).block(REL, PageId(p), &page, &[0, 0, 1]))
+            .unwrap();
+        page.set_lsn(lsn);
+    }
+    assert!(exhausted);
+    let end = group.end().unwrap();
+    db.wal.commit(end).unwrap();
+    db.pool.flush_all().unwrap();
+    assert!(written(&db) > before);
+    db.pool.check().unwrap();
+}
+
+/// A group abandoned after logging poisons the log (its in-memory changes can be neither
+/// finished nor undone); one abandoned before logging anything does not.
+#[test]
+fn abandoned_group_poisons_only_after_logging() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = open(dir.path(), config(dir.path(), TornPageMode::None));
+    set(&db, 0, 0, b"base");
+    drop(db.wal.atomic_group().unwrap());
+    set(&db, 0, 0, b"more");
+    let group = db.wal.atomic_group().unwrap();
+    set_uncommitted(&db, 0, 0, b"half");
+    drop(group);
+    assert!(matches!(db.wal.atomic_group(), Err(Error::Poisoned(_))));
+    assert!(db.wal.checkpoint(&db.pool).is_err());
+}
+
+/// A checkpoint asked for inside a group is refused (its redo pointer would split the group);
+/// `checkpoint_if_due` just does not run.
+#[test]
+fn checkpoint_inside_a_group_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path(), TornPageMode::None);
+    c.checkpoint_wal_bytes = 1;
+    let (db, _) = open(dir.path(), c);
+    set(&db, 0, 0, b"base");
+    let group = db.wal.atomic_group().unwrap();
+    set_uncommitted(&db, 0, 0, b"open");
+    assert!(matches!(
+        db.wal.checkpoint(&db.pool),
+        Err(Error::InvalidState(_))
+    ));
+    assert!(!db.wal.checkpoint_if_due(&db.pool).unwrap());
+    let end = group.end().unwrap();
+    db.wal.commit(end).unwrap();
+    assert!(db.wal.checkpoint_if_due(&db.pool).unwrap());
+}

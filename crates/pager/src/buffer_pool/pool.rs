@@ -47,6 +47,15 @@ pub trait WriteBackHook: Send + Sync {
     /// Called once the writes announced by a successful `before_page_writes` have completed
     /// (or failed); a doublewrite area may then reuse its space.
     fn after_page_writes(&self) {}
+
+    /// False if a page with this LSN must stay in memory for now: the WAL says so while an
+    /// atomic group of records is open and the page carries a change of it (no-steal for the
+    /// group; see crates/wal). Eviction then picks another frame and a flush leaves the page
+    /// dirty.
+    fn may_write_back(&self, page_lsn: Lsn) -> bool {
+        let _ = page_lsn;
+        true
+    }
 }
 
 /// Checks a page's layout after it is read from disk: `Err(reason)` makes the read fail with
@@ -694,11 +703,19 @@ impl BufferPool {
                 return Ok(false);
             }
         }
-        if frame.dirty.load(Ordering::Acquire)
-            && let Err(e) = self.write_back(frame_id, key, IoCause::EvictionWriteBack)
-        {
-            self.unpin(frame_id);
-            return Err(e);
+        if frame.dirty.load(Ordering::Acquire) {
+            match self.write_back(frame_id, key, IoCause::EvictionWriteBack) {
+                Ok(true) => {}
+                Ok(false) => {
+                    // Held back by the write-back hook (an open atomic group): not evictable.
+                    self.unpin(frame_id);
+                    return Ok(false);
+                }
+                Err(e) => {
+                    self.unpin(frame_id);
+                    return Err(e);
+                }
+            }
         }
         let mut table = self.shard(&key).lock();
         // Someone may have pinned (and dirtied) the page while we wrote it: then it stays.
@@ -716,11 +733,15 @@ impl BufferPool {
     }
 
     /// Copies a pinned dirty frame, applies the WAL rule, seals and writes it; waits for the
-    /// write to complete.
-    fn write_back(&self, frame_id: FrameId, key: PageKey, cause: IoCause) -> Result<()> {
+    /// write to complete. False (and the page stays dirty) if the hook holds the page back.
+    fn write_back(&self, frame_id: FrameId, key: PageKey, cause: IoCause) -> Result<bool> {
         let _one_at_a_time = self.frame(frame_id).write_back.lock();
         let (buf, lsn) = self.copy_for_write(frame_id, key)?;
         if let Some(hook) = self.hook.read().clone() {
+            if !hook.may_write_back(lsn) {
+                self.frame(frame_id).dirty.store(true, Ordering::Release);
+                return Ok(false);
+            }
             let ready = hook
                 .before_write_back(lsn)
                 .and_then(|()| hook.before_page_writes(&[(key.file, key.page_id, &buf[..])]));
@@ -738,7 +759,7 @@ impl BufferPool {
             return Err(e);
         }
         self.counters.write_back.fetch_add(1, Ordering::Relaxed);
-        Ok(())
+        Ok(true)
     }
 
     /// Under a read latch: clears `dirty` and copies the page, sealed with its checksum.
@@ -822,12 +843,21 @@ impl BufferPool {
             .collect();
         let mut copies = Vec::with_capacity(batch.len());
         let mut lsn_max = Lsn(0);
+        let hook = self.hook.read().clone();
         for &(frame_id, key) in &batch {
             let (buf, lsn) = self.copy_for_write(frame_id, key)?;
+            if hook.as_ref().is_some_and(|h| !h.may_write_back(lsn)) {
+                // Held back (an open atomic group): stays dirty for a later flush.
+                self.frame(frame_id).dirty.store(true, Ordering::Release);
+                continue;
+            }
             lsn_max = lsn_max.max(lsn);
             copies.push((frame_id, key, buf));
         }
-        if let Some(hook) = self.hook.read().clone() {
+        let targets: Vec<(FrameId, PageKey)> = copies.iter().map(|&(f, k, _)| (f, k)).collect();
+        if copies.is_empty() {
+            // Everything was held back: nothing to write.
+        } else if let Some(hook) = hook {
             result = hook.before_write_back(lsn_max).and_then(|()| {
                 let images: Vec<(FileId, PageId, &[u8])> = copies
                     .iter()
@@ -836,7 +866,7 @@ impl BufferPool {
                 hook.before_page_writes(&images)
             });
         }
-        if result.is_ok() {
+        if result.is_ok() && !copies.is_empty() {
             let sink = CompletionSink::new();
             for (i, (_, key, buf)) in copies.into_iter().enumerate() {
                 let submitted = self.disk.submit_writes(
@@ -851,7 +881,7 @@ impl BufferPool {
                 }
             }
             while let Some(done) = self.disk.wait(&sink) {
-                let (frame_id, key) = batch[done.tag as usize];
+                let (frame_id, key) = targets[done.tag as usize];
                 match done.expect_full() {
                     Ok(()) => {
                         self.counters.write_back.fetch_add(1, Ordering::Relaxed);
