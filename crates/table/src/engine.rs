@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::Arc;
 
-use crate::error::Result;
-use crate::schema::Schema;
+use crate::error::{Error, Result};
+use crate::schema::{IndexDef, Schema};
 use crate::value::{Row, Value};
 
 /// A storage engine: a directory of tables sharing one buffer pool and one log.
@@ -87,6 +87,34 @@ pub struct ScanSpec {
     pub prefetch_depth: Option<usize>,
 }
 
+impl ScanSpec {
+    /// Checks the spec against a table's schema and returns the secondary index it scans
+    /// (`None`: the primary key): the index exists (`NoSuchIndex`), each bound is a prefix of
+    /// the scanned key with values of the right types (`WrongArity`, `WrongType`), the
+    /// projection names existing columns (`NoSuchColumn`), and `reverse` is only asked of a
+    /// primary-key scan (`InvalidArgument`). Engines call this before touching anything.
+    pub fn validate<'s>(&self, schema: &'s Schema) -> Result<Option<&'s IndexDef>> {
+        let index = match &self.index {
+            Some(name) => Some(schema.index(name)?),
+            None => None,
+        };
+        for bound in [&self.lower, &self.upper] {
+            if let Bound::Included(prefix) | Bound::Excluded(prefix) = bound {
+                schema.validate_key_prefix(index, prefix)?;
+            }
+        }
+        if let Some(projection) = &self.projection {
+            schema.validate_projection(projection)?;
+        }
+        if self.reverse && index.is_some() {
+            return Err(Error::InvalidArgument(
+                "reverse order is supported by primary-key scans only".to_string(),
+            ));
+        }
+        Ok(index)
+    }
+}
+
 impl Default for ScanSpec {
     /// A full scan of the whole table in primary-key order.
     fn default() -> Self {
@@ -110,13 +138,32 @@ pub type Predicate<'a> = &'a (dyn Fn(&Row) -> bool + Sync);
 pub type Visitor<'a> = &'a mut dyn FnMut(Row) -> bool;
 
 /// One table of an engine. Every method is safe to call from many threads at once.
+///
+/// # Keys
+///
+/// Keys and scan bounds are value tuples, encoded with [`crate::key`]. A bound is a prefix of
+/// the scanned key's columns: `Included(p)` on both sides selects every row whose key starts
+/// with `p` ([`crate::key::key_range`] states the exact rule).
+///
+/// A table without a primary key keys its rows by a hidden row id: `get`, `update`, `delete`
+/// and primary-key scan bounds take `[Value::Int(row_id)]`. Row ids are 1, 2, 3, ... in insert
+/// order, never reused, and a failed batch consumes none, so every engine assigns the same ids
+/// to the same inserts. The row id is not part of the rows returned.
+///
+/// # Errors
+///
+/// Wrong input returns a typed [`Error`] and changes nothing: every op of a batch is checked
+/// (types, arity, sizes, duplicate keys, primary-key changes) against the state as it
+/// evolves through the batch, before any of it becomes visible.
 pub trait Table: Send + Sync {
     /// The table's schema.
     fn schema(&self) -> &Schema;
 
     /// Applies the ops atomically: after a crash either all of them are visible or none, and
     /// an error (duplicate key, wrong type, row too large) leaves the table unchanged. Durable
-    /// when it returns (in the log's durable commit modes).
+    /// when it returns (in the log's durable commit modes). Ops see the effects of earlier ops
+    /// of the same batch (a delete then an insert of the same key succeeds). The outcome has
+    /// one entry per op; inserts always report `true`.
     fn apply(&self, ops: &[Op]) -> Result<BatchOutcome>;
 
     /// Inserts one row; `DuplicateKey` if its primary key or a unique key is present.
@@ -160,7 +207,9 @@ pub trait Table: Send + Sync {
     }
 
     /// Visits the rows `spec` selects that satisfy `predicate`, projected; returns how many
-    /// rows were visited.
+    /// rows were visited. The predicate sees whole rows, before projection; `spec.limit`
+    /// counts visited rows (those that passed the predicate). Invalid specs fail before any
+    /// row is visited ([`ScanSpec::validate`]).
     fn scan(
         &self,
         spec: &ScanSpec,
@@ -204,7 +253,7 @@ impl TableStats {
 pub struct EngineStats {
     /// Log bytes written since open.
     pub wal_bytes: u64,
-    /// Buffer pool hits and misses since open.
+    /// Buffer pool hits since open.
     pub pool_hits: u64,
     /// Buffer pool misses since open.
     pub pool_misses: u64,
