@@ -56,7 +56,8 @@ pub type BatchOutcome = Vec<bool>;
 /// choice treat them alike and say so in their docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum IndexScanMethod {
-    /// One row fetch per index entry, in index order.
+    /// One row fetch per index entry, in index order (equal keys in the engine's order, see
+    /// [`Table::lookup`]).
     #[default]
     Plain,
     /// Collect the row locations first, sort them by page, prefetch, visit each page once
@@ -190,7 +191,8 @@ pub trait Table: Send + Sync {
     fn get(&self, key: &[Value]) -> Result<Option<Row>>;
 
     /// Rows of a secondary index whose key equals `key` (a prefix of the index's columns),
-    /// in index order.
+    /// in index order. Rows with equal index keys come in the engine's own order (the heap:
+    /// by TID, as PostgreSQL; the clustered engines and the reference: by primary key).
     fn lookup(&self, index: &str, key: &[Value]) -> Result<Vec<Row>> {
         let spec = ScanSpec {
             index: Some(index.to_string()),

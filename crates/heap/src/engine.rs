@@ -1,0 +1,187 @@
+//! The heap engine: a directory of heap tables sharing one pool and one log.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use storelab_pager::{FileId, IoCause};
+use storelab_table::catalog::{Catalog, TableId};
+use storelab_table::{Engine, EngineStats, Error, Result, Schema, Table};
+use storelab_wal::{RedoRegistry, RelId};
+
+use crate::storage::{Storage, StorageConfig};
+use crate::table::{HeapOptions, HeapTable, TableFiles};
+
+/// The engine's name in the catalog.
+pub const ENGINE_NAME: &str = "heap";
+
+/// Relations per table in the log's numbering: table `t`'s heap is `t * 32`, its primary
+/// index `t * 32 + 1`, secondary `i` is `t * 32 + 2 + i`.
+const RELS_PER_TABLE: u32 = 32;
+
+/// A directory of heap tables.
+pub struct HeapEngine {
+    storage: Storage,
+    catalog: Mutex<Catalog>,
+    tables: RwLock<HashMap<String, Arc<HeapTable>>>,
+    options: HeapOptions,
+}
+
+impl std::fmt::Debug for HeapEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeapEngine")
+            .field("dir", &self.storage.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+fn files_of(storage: &Storage, id: TableId, schema: &Schema) -> Result<TableFiles> {
+    let base =
+        id.0.checked_mul(RELS_PER_TABLE)
+            .ok_or_else(|| Error::InvalidArgument(format!("table id {} too large", id.0)))?;
+    let open = |name: String, n: u32| -> Result<(FileId, RelId)> {
+        let path: PathBuf = storage.dir.join(&name);
+        let file = storage.disk.open_file(&path, &name, true)?;
+        let rel = RelId(base + n);
+        storage.wal.attach(rel, file);
+        Ok((file, rel))
+    };
+    let t = id.0;
+    Ok(TableFiles {
+        heap: open(format!("t{t}.heap"), 0)?,
+        primary: open(format!("t{t}.primary.idx"), 1)?,
+        secondaries: schema
+            .indexes
+            .iter()
+            .enumerate()
+            .map(|(i, def)| open(format!("t{t}.{}.idx", def.name), 2 + i as u32))
+            .collect::<Result<Vec<_>>>()?,
+    })
+}
+
+impl HeapEngine {
+    /// Opens (or creates) a heap database in `dir`, recovering from the log.
+    pub fn open(dir: &Path, config: &StorageConfig, options: HeapOptions) -> Result<HeapEngine> {
+        let mut storage = Storage::open(dir, config)?;
+        let catalog = Catalog::open_or_create(dir, ENGINE_NAME)?;
+        let mut opened = Vec::new();
+        for entry in catalog.tables() {
+            let files = files_of(&storage, entry.id, &entry.schema)?;
+            opened.push((entry.schema.clone(), files));
+        }
+        let mut registry = RedoRegistry::new();
+        storelab_btree::register_redo(&mut registry);
+        crate::redo::register_redo(&mut registry);
+        storage.recover(&registry)?;
+        let mut tables = HashMap::new();
+        for (schema, files) in opened {
+            let name = schema.name.clone();
+            let table = HeapTable::open(
+                schema,
+                Arc::clone(&storage.pool),
+                Arc::clone(&storage.wal),
+                &files,
+                options,
+            )?;
+            tables.insert(name, Arc::new(table));
+        }
+        Ok(HeapEngine {
+            storage,
+            catalog: Mutex::new(catalog),
+            tables: RwLock::new(tables),
+            options,
+        })
+    }
+
+    /// The disk, pool and log underneath.
+    pub fn storage(&self) -> &Storage {
+        &self.storage
+    }
+
+    /// A table as the heap engine's own type (for VACUUM and counters).
+    pub fn heap_table(&self, name: &str) -> Result<Arc<HeapTable>> {
+        self.tables
+            .read()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::NoSuchTable {
+                name: name.to_string(),
+            })
+    }
+}
+
+impl Engine for HeapEngine {
+    fn name(&self) -> &str {
+        ENGINE_NAME
+    }
+
+    fn create_table(&self, schema: Schema) -> Result<Arc<dyn Table>> {
+        schema.validate()?;
+        let mut catalog = self.catalog.lock();
+        if self.tables.read().contains_key(&schema.name) {
+            return Err(Error::TableExists { name: schema.name });
+        }
+        let id = catalog.next_id();
+        let files = files_of(&self.storage, id, &schema)?;
+        let table = HeapTable::open(
+            schema.clone(),
+            Arc::clone(&self.storage.pool),
+            Arc::clone(&self.storage.wal),
+            &files,
+            self.options,
+        )?;
+        // The files exist and their first pages are logged; a crash before the catalog names
+        // the table leaves unreferenced files, which the next create of that id reuses.
+        self.storage.wal.commit(self.storage.wal.insert_lsn())?;
+        let added = catalog.add(schema.clone(), serde_json::Value::Null)?;
+        assert_eq!(
+            added, id,
+            "catalog ids are assigned in order under its lock"
+        );
+        let table = Arc::new(table);
+        self.tables.write().insert(schema.name, Arc::clone(&table));
+        Ok(table)
+    }
+
+    fn open_table(&self, name: &str) -> Result<Arc<dyn Table>> {
+        Ok(self.heap_table(name)?)
+    }
+
+    fn table_names(&self) -> Vec<String> {
+        self.catalog.lock().table_names()
+    }
+
+    fn checkpoint(&self) -> Result<()> {
+        self.storage.wal.checkpoint(&self.storage.pool)?;
+        Ok(())
+    }
+
+    fn stats(&self) -> Result<EngineStats> {
+        let ledger = self.storage.disk.ledger();
+        let pool = self.storage.pool.stats();
+        Ok(EngineStats {
+            wal_bytes: ledger.snapshot().cause_total(IoCause::Wal).write_bytes
+                + ledger
+                    .snapshot()
+                    .cause_total(IoCause::FullPageImage)
+                    .write_bytes,
+            pool_hits: pool.hit_count,
+            pool_misses: pool.miss_count,
+            ledger: Some(ledger.snapshot()),
+        })
+    }
+
+    fn check(&self) -> Result<()> {
+        self.storage.pool.check()?;
+        let tables: Vec<Arc<HeapTable>> = self.tables.read().values().cloned().collect();
+        for t in tables {
+            t.check()?;
+        }
+        Ok(())
+    }
+
+    fn row_size_max(&self) -> usize {
+        crate::heap_page::row_size_max(self.storage.pool.page_size()) - 8
+    }
+}
