@@ -10,8 +10,8 @@ use storelab_table::catalog::{Catalog, TableId};
 use storelab_table::{Engine, EngineStats, Error, Result, Schema, Table};
 use storelab_wal::{RedoRegistry, RelId};
 
-use crate::storage::{Storage, StorageConfig};
 use crate::table::{HeapOptions, HeapTable, TableFiles};
+use storelab_table::{Storage, StorageConfig};
 
 /// The engine's name in the catalog.
 pub const ENGINE_NAME: &str = "heap";

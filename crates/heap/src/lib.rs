@@ -102,11 +102,10 @@ pub mod engine;
 pub mod fsm;
 pub mod heap_page;
 pub mod redo;
-pub mod storage;
 pub mod table;
 pub mod tid;
 
 pub use engine::HeapEngine;
-pub use storage::{Storage, StorageConfig};
+pub use storelab_table::{Storage, StorageConfig};
 pub use table::{HeapOptions, HeapTable, VacuumReport};
 pub use tid::{SlotId, Tid};

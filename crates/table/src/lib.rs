@@ -108,6 +108,7 @@ pub mod error;
 pub mod key;
 pub mod reference;
 pub mod schema;
+pub mod storage;
 pub mod value;
 
 pub use catalog::{Catalog, CatalogEntry, TableId};
@@ -120,4 +121,5 @@ pub use error::{Error, Result};
 pub use key::{ByteRange, decode_key, encode_key, key_range};
 pub use reference::ReferenceEngine;
 pub use schema::{Column, IndexDef, Schema, SchemaBuilder};
+pub use storage::{Storage, StorageConfig};
 pub use value::{ColumnType, Row, Value};

@@ -14,10 +14,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::error::{Error, Result};
 use storelab_pager::device::{DeviceProfile, SimulatedDevice};
 use storelab_pager::io::{BackendConfig, IoBackend, open_backend};
 use storelab_pager::{BufferPool, Disk, Ledger, PageSize, PoolConfig};
-use storelab_table::{Error, Result};
 use storelab_wal::{CommitMode, RecoveryReport, RedoRegistry, TornPageMode, Wal, WalConfig};
 
 /// Settings shared by every engine: page size, memory, I/O method, device, durability.
