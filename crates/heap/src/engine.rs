@@ -23,7 +23,7 @@ const RELS_PER_TABLE: u32 = 32;
 /// A directory of heap tables.
 pub struct HeapEngine {
     storage: Storage,
-    catalog: Mutex<Catalog>,
+    catalog: Arc<Mutex<Catalog>>,
     tables: RwLock<HashMap<String, Arc<HeapTable>>>,
     options: HeapOptions,
 }
@@ -60,22 +60,50 @@ fn files_of(storage: &Storage, id: TableId, schema: &Schema) -> Result<TableFile
     })
 }
 
+/// Deletes a table's files and creates them empty again.
+fn reset_files(
+    storage: &Storage,
+    id: TableId,
+    schema: &Schema,
+    files: TableFiles,
+) -> Result<TableFiles> {
+    let all = std::iter::once(files.heap)
+        .chain(std::iter::once(files.primary))
+        .chain(files.secondaries.iter().copied());
+    for (file, _) in all {
+        storage.pool.evict_file(file)?;
+        let path = storage.disk.path(file)?;
+        storage.disk.close_file(file)?;
+        std::fs::remove_file(&path).map_err(|source| Error::Io { path, source })?;
+    }
+    files_of(storage, id, schema)
+}
+
 impl HeapEngine {
     /// Opens (or creates) a heap database in `dir`, recovering from the log.
     pub fn open(dir: &Path, config: &StorageConfig, options: HeapOptions) -> Result<HeapEngine> {
         let mut storage = Storage::open(dir, config)?;
-        let catalog = Catalog::open_or_create(dir, ENGINE_NAME)?;
+        let catalog = Arc::new(Mutex::new(Catalog::open_or_create(dir, ENGINE_NAME)?));
         let mut opened = Vec::new();
-        for entry in catalog.tables() {
+        for entry in catalog.lock().tables() {
             let files = files_of(&storage, entry.id, &entry.schema)?;
-            opened.push((entry.schema.clone(), files));
+            let loading = entry.engine_data.get("loading") == Some(&serde_json::Value::Bool(true));
+            opened.push((entry.id, entry.schema.clone(), files, loading));
         }
         let mut registry = RedoRegistry::new();
         storelab_btree::register_redo(&mut registry);
         crate::redo::register_redo(&mut registry);
         storage.recover(&registry)?;
         let mut tables = HashMap::new();
-        for (schema, files) in opened {
+        for (id, schema, mut files, loading) in opened {
+            if loading {
+                // A bulk load was cut short: empty the table (recovery has just checkpointed,
+                // so its pages are clean and the log will not replay them again).
+                files = reset_files(&storage, id, &schema, files)?;
+                catalog
+                    .lock()
+                    .set_engine_data(&schema.name, serde_json::Value::Null)?;
+            }
             let name = schema.name.clone();
             let table = HeapTable::open(
                 schema,
@@ -83,12 +111,13 @@ impl HeapEngine {
                 Arc::clone(&storage.wal),
                 &files,
                 options,
+                Arc::clone(&catalog),
             )?;
             tables.insert(name, Arc::new(table));
         }
         Ok(HeapEngine {
             storage,
-            catalog: Mutex::new(catalog),
+            catalog,
             tables: RwLock::new(tables),
             options,
         })
@@ -130,6 +159,7 @@ impl Engine for HeapEngine {
             Arc::clone(&self.storage.wal),
             &files,
             self.options,
+            Arc::clone(&self.catalog),
         )?;
         // The files exist and their first pages are logged; a crash before the catalog names
         // the table leaves unreferenced files, which the next create of that id reuses.

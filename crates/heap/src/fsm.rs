@@ -12,18 +12,20 @@
 
 use parking_lot::Mutex;
 
+use crate::heap_page::{fsm_category, fsm_category_needed, tuple_size_max};
+
 /// Pages per group of the two-level map.
 pub const FSM_GROUP_PAGES: usize = 256;
 
-/// Free-space categories: `bytes * 256 / page_size`, so category `c` promises at least
-/// `c * page_size / 256` bytes.
+/// The category recorded for a page with `free_bytes` free.
 fn category(free_bytes: usize, page_size: usize) -> u8 {
-    (free_bytes * 256 / page_size).min(255) as u8
+    fsm_category(free_bytes, page_size)
 }
 
-/// The smallest category whose pages surely have `needed` bytes.
+/// The smallest category whose pages surely have `needed` bytes; a request larger than any
+/// page can hold asks for an empty page.
 fn category_needed(needed: usize, page_size: usize) -> u8 {
-    (needed * 256).div_ceil(page_size).min(255) as u8
+    fsm_category_needed(needed.min(tuple_size_max(page_size)), page_size)
 }
 
 #[derive(Debug, Default)]

@@ -11,6 +11,8 @@ use storelab_btree::BTree;
 use storelab_pager::buffer_pool::{ReadStream, ReadStreamConfig};
 use storelab_pager::page::PageHeader;
 use storelab_pager::{BufferPool, FileId, PageId, PageType, PageWriteGuard};
+use storelab_table::catalog::Catalog;
+use storelab_table::engine::load_in_batches;
 use storelab_table::key::{encode_key, key_range};
 use storelab_table::{
     BatchOutcome, Error, IndexDef, IndexScanMethod, Op, Predicate, Result, Row, ScanSpec, Schema,
@@ -62,6 +64,7 @@ impl Default for HeapOptions {
 #[derive(Debug, Default)]
 struct Counters {
     inserts: AtomicU64,
+    rows_bulk_loaded: AtomicU64,
     hot_updates: AtomicU64,
     non_hot_updates: AtomicU64,
     deletes: AtomicU64,
@@ -108,6 +111,8 @@ pub struct HeapTable {
     dead_tuples: AtomicU64,
     counters: Counters,
     row_size_max: usize,
+    /// The engine's catalog (bulk load marks the table as loading there).
+    catalog: Arc<Mutex<Catalog>>,
 }
 
 impl std::fmt::Debug for HeapTable {
@@ -133,6 +138,7 @@ impl HeapTable {
         wal: Arc<Wal>,
         files: &TableFiles,
         options: HeapOptions,
+        catalog: Arc<Mutex<Catalog>>,
     ) -> Result<HeapTable> {
         let page_size = pool.page_size();
         pool.set_validator(
@@ -188,6 +194,7 @@ impl HeapTable {
             dead_tuples: AtomicU64::new(0),
             counters: Counters::default(),
             row_size_max,
+            catalog,
         };
         // Live rows and the next hidden row id, from one pass over the heap (the FSM is
         // filled on the way, so free space left before a restart is found again).
@@ -797,6 +804,127 @@ impl HeapTable {
     }
 
     // ---------------------------------------------------------------------------------------
+    // Bulk load
+
+    /// Loads `rows` into this empty table the fast way: heap pages filled in order to the
+    /// fillfactor, then each index built bottom-up from its sorted entries (PostgreSQL's
+    /// `COPY` into a new table followed by `CREATE INDEX`). Every input row is validated and
+    /// every unique key checked before anything is written, so a bad row changes nothing.
+    ///
+    /// Not atomic by itself: the catalog marks the table `loading` while pages are written,
+    /// and a table found still marked at open is emptied (see `HeapEngine::open`), so after a
+    /// crash the load has happened entirely or not at all. The rows are held in memory.
+    fn bulk_load(&self, rows: &mut dyn Iterator<Item = Row>) -> Result<u64> {
+        let page_size = self.pool.page_size();
+        let hidden = !self.schema.has_primary_key();
+        let reserve = self.reserve();
+        // Pass 1, in memory: pages, TIDs and every index's entries.
+        let mut pages: Vec<Vec<u8>> = Vec::new();
+        let mut entries: Vec<Vec<Vec<u8>>> = vec![Vec::new(); 1 + self.secondaries.len()];
+        let first_row_id = self.next_row_id.load(Ordering::Relaxed);
+        let mut count = 0u64;
+        for row in rows {
+            self.schema.validate_row(&row)?;
+            let row_id = hidden.then_some(first_row_id + count);
+            let data = self.tuple_data(row_id, &row)?;
+            let needed = heap_page::TUPLE_HEADER_SIZE + data.len() + reserve;
+            // A new page when the last one cannot take the row and keep the fillfactor's
+            // reserve (an empty page takes any row).
+            let new_page = match pages.last() {
+                None => true,
+                Some(p) => {
+                    let page = HeapPageRef::new(p, page_size);
+                    page.slot_count() > 0 && page.free_space() < needed
+                }
+            };
+            if new_page {
+                let mut buf = vec![0u8; page_size];
+                storelab_pager::page::init_page(&mut buf, PageId(pages.len() as u64), HEAP_PAGE);
+                HeapPageMut::new(&mut buf, page_size).init();
+                pages.push(buf);
+            }
+            let page_no = pages.len() as u64 - 1;
+            let page = pages.last_mut().expect("a page");
+            let slot = HeapPageMut::new(page, page_size)
+                .insert(&data, TupleFlags::NONE)
+                .expect("an empty page takes any valid row");
+            let tid = Tid::new(PageId(page_no), slot);
+            let pk = match row_id {
+                Some(id) => vec![Value::Int(id as i64)],
+                None => self.schema.primary_key_of(&row),
+            };
+            for (i, values) in self.all_keys(&pk, &row).iter().enumerate() {
+                entries[i].push(Self::entry_key(values, tid));
+            }
+            count += 1;
+        }
+        // Unique keys: equal key prefixes are adjacent once sorted.
+        for (i, list) in entries.iter_mut().enumerate() {
+            list.sort_unstable();
+            let unique = if i == 0 {
+                !hidden
+            } else {
+                self.schema.indexes[i - 1].unique
+            };
+            if !unique {
+                continue;
+            }
+            for pair in list.windows(2) {
+                let key = |k: &Vec<u8>| k[..k.len() - TID_ENCODED_SIZE].to_vec();
+                if key(&pair[0]) == key(&pair[1]) {
+                    return Err(Error::DuplicateKey {
+                        table: self.schema.name.clone(),
+                        index: if i == 0 {
+                            storelab_table::schema::PRIMARY_INDEX_NAME.to_string()
+                        } else {
+                            self.schema.indexes[i - 1].name.clone()
+                        },
+                    });
+                }
+            }
+        }
+        if count == 0 {
+            return Ok(0);
+        }
+        // Pass 2: write. The catalog says "loading" until everything is durable.
+        self.catalog
+            .lock()
+            .set_engine_data(&self.schema.name, serde_json::json!({ "loading": true }))?;
+        for (i, bytes) in pages.iter().enumerate() {
+            let mut guard = self.pool.new_page(self.heap, HEAP_PAGE)?;
+            assert_eq!(
+                guard.page_id(),
+                PageId(i as u64),
+                "an empty heap grows from page 0"
+            );
+            guard.copy_from_slice(bytes);
+            self.log_image(&mut guard)?;
+            self.fsm
+                .update(i as u64, HeapPageRef::new(&guard, page_size).free_space());
+        }
+        drop(pages);
+        for (i, list) in entries.into_iter().enumerate() {
+            self.tree(i)
+                .bulk_load(list.into_iter().map(|k| (k, Vec::new())))?;
+        }
+        self.wal.checkpoint(&self.pool)?;
+        self.catalog
+            .lock()
+            .set_engine_data(&self.schema.name, serde_json::Value::Null)?;
+        if hidden {
+            self.next_row_id
+                .store(first_row_id + count, Ordering::Relaxed);
+        }
+        self.live_rows.fetch_add(count, Ordering::Relaxed);
+        self.counters
+            .rows_bulk_loaded
+            .fetch_add(count, Ordering::Relaxed);
+        let pages = self.page_count()?;
+        *self.target_page.lock() = pages.checked_sub(1);
+        Ok(count)
+    }
+
+    // ---------------------------------------------------------------------------------------
     // VACUUM
 
     /// VACUUM: prune every page, remove the index entries of dead line pointers from every
@@ -1267,6 +1395,16 @@ impl Table for HeapTable {
         Ok(outcome)
     }
 
+    fn load(&self, rows: &mut dyn Iterator<Item = Row>) -> Result<u64> {
+        {
+            let _w = self.lock.write();
+            if self.page_count()? == 0 {
+                return self.bulk_load(rows);
+            }
+        }
+        load_in_batches(self, rows)
+    }
+
     fn get(&self, key: &[Value]) -> Result<Option<Row>> {
         self.schema.validate_key(key)?;
         let _r = self.lock.read_recursive();
@@ -1322,6 +1460,7 @@ impl Table for HeapTable {
         let mut counters = BTreeMap::new();
         for (name, v) in [
             ("inserts", &c.inserts),
+            ("rows_bulk_loaded", &c.rows_bulk_loaded),
             ("hot_updates", &c.hot_updates),
             ("non_hot_updates", &c.non_hot_updates),
             ("deletes", &c.deletes),

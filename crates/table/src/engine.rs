@@ -29,6 +29,25 @@ pub trait Engine: Send + Sync {
     fn row_size_max(&self) -> usize;
 }
 
+/// The default [`Table::load`]: inserts in atomic batches of [`LOAD_BATCH_ROWS`] rows.
+pub fn load_in_batches<T: Table + ?Sized>(
+    table: &T,
+    rows: &mut dyn Iterator<Item = Row>,
+) -> Result<u64> {
+    let mut count = 0;
+    loop {
+        let batch: Vec<Op> = (&mut *rows).take(LOAD_BATCH_ROWS).map(Op::Insert).collect();
+        if batch.is_empty() {
+            return Ok(count);
+        }
+        table.apply(&batch)?;
+        count += batch.len() as u64;
+    }
+}
+
+/// Rows per batch of the default [`Table::load`].
+pub const LOAD_BATCH_ROWS: usize = 256;
+
 /// One change in a batch.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
@@ -185,6 +204,14 @@ pub trait Table: Send + Sync {
     fn delete(&self, key: &[Value]) -> Result<bool> {
         let op = Op::Delete { key: key.to_vec() };
         Ok(self.apply(&[op])?[0])
+    }
+
+    /// Loads many rows (the load phase of a workload). The default inserts them in batches of
+    /// [`LOAD_BATCH_ROWS`], each batch atomic and durable; engines override it with a bulk
+    /// path for an empty table (the heap fills pages in order, then bulk-loads each index)
+    /// and document its crash behaviour. Returns the number of rows loaded.
+    fn load(&self, rows: &mut dyn Iterator<Item = Row>) -> Result<u64> {
+        load_in_batches(self, rows)
     }
 
     /// The row with primary key `key`.
