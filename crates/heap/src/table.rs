@@ -208,6 +208,14 @@ impl HeapTable {
         Ok(table)
     }
 
+    /// The table's files: heap, primary index, secondary indexes (e.g. to evict them from
+    /// the pool before a cold-cache measurement).
+    pub fn file_ids(&self) -> Vec<FileId> {
+        let mut files = vec![self.heap, self.primary.file()];
+        files.extend(self.secondaries.iter().map(BTree::file));
+        files
+    }
+
     /// The largest encoded row accepted.
     pub fn row_size_max(&self) -> usize {
         self.row_size_max
