@@ -3,6 +3,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
 use storelab_pager::{FileId, IoCause};
@@ -22,10 +24,63 @@ const RELS_PER_TABLE: u32 = 32;
 
 /// A directory of heap tables.
 pub struct HeapEngine {
+    /// First field, so dropped first: the thread stops before the log is closed.
+    _autovacuum: Option<AutovacuumWorker>,
     storage: Storage,
     catalog: Arc<Mutex<Catalog>>,
-    tables: RwLock<HashMap<String, Arc<HeapTable>>>,
+    tables: TableMap,
     options: HeapOptions,
+}
+
+/// The tables of an engine, shared with the autovacuum thread.
+type TableMap = Arc<RwLock<HashMap<String, Arc<HeapTable>>>>;
+
+/// The background autovacuum thread (PostgreSQL's launcher and one worker in one): every
+/// naptime it vacuums each table whose dead tuples passed the trigger.
+struct AutovacuumWorker {
+    stop: Arc<AtomicBool>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl AutovacuumWorker {
+    fn start(tables: &TableMap, naptime: Duration) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let tables = Arc::downgrade(tables);
+        let flag = Arc::clone(&stop);
+        let handle = std::thread::Builder::new()
+            .name("storelab-autovacuum".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Acquire) {
+                    std::thread::sleep(naptime);
+                    let Some(tables) = tables.upgrade() else {
+                        return;
+                    };
+                    let list: Vec<Arc<HeapTable>> = tables.read().values().cloned().collect();
+                    drop(tables);
+                    for table in list {
+                        if flag.load(Ordering::Acquire) {
+                            return;
+                        }
+                        // A failure here (I/O) poisons the log; the next write reports it.
+                        let _ = table.autovacuum_now();
+                    }
+                }
+            })
+            .expect("spawn the autovacuum thread");
+        AutovacuumWorker {
+            stop,
+            handle: Some(handle),
+        }
+    }
+}
+
+impl Drop for AutovacuumWorker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
 }
 
 impl std::fmt::Debug for HeapEngine {
@@ -115,11 +170,19 @@ impl HeapEngine {
             )?;
             tables.insert(name, Arc::new(table));
         }
+        let tables: TableMap = Arc::new(RwLock::new(tables));
+        let autovacuum = (options.autovacuum && options.autovacuum_background).then(|| {
+            AutovacuumWorker::start(
+                &tables,
+                Duration::from_millis(options.autovacuum_naptime_ms.max(1)),
+            )
+        });
         Ok(HeapEngine {
             storage,
             catalog,
-            tables: RwLock::new(tables),
+            tables,
             options,
+            _autovacuum: autovacuum,
         })
     }
 
@@ -203,7 +266,8 @@ impl Engine for HeapEngine {
     }
 
     fn check(&self) -> Result<()> {
-        self.storage.pool.check()?;
+        // Not the pool's own check: it needs a quiet pool (no pins), and background
+        // autovacuum may be running; each table's check takes that table's lock.
         let tables: Vec<Arc<HeapTable>> = self.tables.read().values().cloned().collect();
         for t in tables {
             t.check()?;

@@ -41,6 +41,12 @@ pub struct HeapOptions {
     pub autovacuum_threshold: u64,
     /// `autovacuum_vacuum_scale_factor` (PostgreSQL default 0.2).
     pub autovacuum_scale_factor: f64,
+    /// Run autovacuum in a background thread that looks every `autovacuum_naptime_ms`
+    /// (PostgreSQL's autovacuum launcher) instead of inline after the write that crosses the
+    /// trigger.
+    pub autovacuum_background: bool,
+    /// How often the background autovacuum looks at the tables.
+    pub autovacuum_naptime_ms: u64,
     /// Read-ahead depth of sequential and bitmap scans when the scan does not say (pages).
     pub prefetch_depth: usize,
     /// Settings of every index.
@@ -54,6 +60,8 @@ impl Default for HeapOptions {
             autovacuum: true,
             autovacuum_threshold: 50,
             autovacuum_scale_factor: 0.2,
+            autovacuum_background: false,
+            autovacuum_naptime_ms: 100,
             prefetch_depth: 32,
             btree: storelab_btree::BTreeConfig::default(),
         }
@@ -1016,20 +1024,31 @@ impl HeapTable {
         Ok(report)
     }
 
-    /// Runs VACUUM if autovacuum is on and dead tuples passed `threshold + scale * rows`.
-    fn autovacuum(&self) -> Result<()> {
-        if !self.options.autovacuum {
-            return Ok(());
-        }
+    /// True if dead tuples passed autovacuum's trigger, `threshold + scale_factor * rows`.
+    pub fn autovacuum_due(&self) -> bool {
         let dead = self.dead_tuples.load(Ordering::Relaxed) as f64;
         let live = self.live_rows.load(Ordering::Relaxed) as f64;
         let trigger =
             self.options.autovacuum_threshold as f64 + self.options.autovacuum_scale_factor * live;
-        if dead > trigger {
-            self.counters
-                .autovacuum_runs
-                .fetch_add(1, Ordering::Relaxed);
-            self.vacuum()?;
+        self.options.autovacuum && dead > trigger
+    }
+
+    /// Runs VACUUM now if autovacuum is due (counted as an autovacuum run).
+    pub fn autovacuum_now(&self) -> Result<bool> {
+        if !self.autovacuum_due() {
+            return Ok(false);
+        }
+        self.counters
+            .autovacuum_runs
+            .fetch_add(1, Ordering::Relaxed);
+        self.vacuum()?;
+        Ok(true)
+    }
+
+    /// Inline autovacuum after a write (the background worker does it otherwise).
+    fn autovacuum(&self) -> Result<()> {
+        if !self.options.autovacuum_background {
+            self.autovacuum_now()?;
         }
         Ok(())
     }
