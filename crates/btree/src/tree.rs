@@ -37,7 +37,7 @@ const META_VERSION_OFFSET: usize = META_MAGIC_OFFSET + 8;
 const META_NODE_SIZE_OFFSET: usize = META_VERSION_OFFSET + 2;
 const META_ROOT_OFFSET: usize = META_NODE_SIZE_OFFSET + 2;
 const META_FREE_OFFSET: usize = META_ROOT_OFFSET + 8;
-const BTREE_FORMAT_VERSION: u16 = 1;
+const BTREE_FORMAT_VERSION: u16 = 2;
 
 /// Byte offset of an overflow page's next page.
 pub const OVERFLOW_NEXT_OFFSET: usize = PAGE_HEADER_SIZE;
@@ -253,6 +253,13 @@ impl BTree {
     /// The largest key accepted.
     pub fn key_size_max(&self) -> usize {
         node::key_size_max(self.node_size)
+    }
+
+    /// The root node's page, from the meta page (for readers that walk the tree themselves,
+    /// such as the clustered engine's leaf read-ahead). The meta page's magic is checked here
+    /// and its version by the file's page validator.
+    pub fn root_page(&self) -> Result<PageId> {
+        Ok(PageId(self.meta()?.0))
     }
 
     /// The buffer pool.

@@ -81,13 +81,13 @@ const SMALL_NODES: Shape = Shape {
     value_scale: 1,
 };
 
-/// Nodes of a whole 8 KiB page, with values of 640 to 960 bytes inline (at most 1014-byte
+/// Nodes of a whole 8 KiB page, with values of 1280 to 1920 bytes inline (at most 2031-byte
 /// cells) so that they split every few inserts: the slots sit in the first sector and the
 /// cells in the second, so a torn write of a node page leaves it damaged, and recovery must
 /// repair it.
 const PAGE_NODES: Shape = Shape {
     node_size: None,
-    value_scale: 80,
+    value_scale: 160,
 };
 
 impl std::fmt::Display for Shape {
