@@ -6,11 +6,15 @@
 //! - [`check`]: `storelab check`, verify checksums and structure invariants of files.
 //! - [`io_bench`]: `storelab io-bench`, how fast each pager I/O backend reads this disk.
 //! - [`wal_bench`]: `storelab wal-bench`, durable commits per second by commit mode and threads.
+//! - [`workload_cmd`]: `storelab compare` (the default command), `load` and `run`: workloads
+//!   through the engines ([`engines`] names them).
 //!
 //! `src/main.rs` only parses flags into these modules' configurations and dispatches. Errors
 //! here are `anyhow` errors with context, printed by `main` as one line.
 
 pub mod byte_size;
 pub mod check;
+pub mod engines;
 pub mod io_bench;
 pub mod wal_bench;
+pub mod workload_cmd;

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use storelab_cli::{check, io_bench, wal_bench};
+use storelab_cli::{check, io_bench, wal_bench, workload_cmd};
 
 /// storelab: storage-engine designs (heap, clustered B+tree, LSM) compared by experiment.
 /// Each subcommand runs one experiment or benchmark and prints a table (optionally JSON lines).
@@ -18,12 +18,23 @@ use storelab_cli::{check, io_bench, wal_bench};
 #[command(name = "storelab", version, verbatim_doc_comment)]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run every engine through the default workloads and print one side-by-side table
+    /// (the default command)
+    ///
+    /// Loads YCSB's usertable and the orders table into each engine, runs YCSB A, B, C, E
+    /// and an analytic scan, and prints throughput, p99 latency, reads and bytes written per
+    /// operation, write amplification and size on disk. Commits are synced (--commit-mode).
+    Compare(workload_cmd::CompareArgs),
+    /// Load a data set into a database directory
+    Load(workload_cmd::LoadArgs),
+    /// Run a workload on a loaded database directory; YCSB-style output
+    Run(workload_cmd::RunArgs),
     /// Measure how fast each I/O backend (sync, worker, io_uring) reads this disk
     ///
     /// Random and sequential reads, direct and buffered, at several queue depths, from one
@@ -55,8 +66,14 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(command: Command) -> Result<()> {
+fn run(command: Option<Command>) -> Result<()> {
+    let Some(command) = command else {
+        return workload_cmd::compare(&workload_cmd::CompareArgs::default());
+    };
     match command {
+        Command::Compare(args) => workload_cmd::compare(&args),
+        Command::Load(args) => workload_cmd::load(&args),
+        Command::Run(args) => workload_cmd::run(&args),
         Command::IoBench(args) => {
             let config = args.to_config();
             config.validate()?;

@@ -12,7 +12,7 @@ use storelab_table::catalog::{Catalog, TableId};
 use storelab_table::{Engine, EngineStats, Error, Result, Schema, Table};
 use storelab_wal::{RedoRegistry, RelId};
 
-use crate::table::{HeapOptions, HeapTable, TableFiles};
+use crate::table::{HeapOptions, HeapTable, TableFiles, TableMeta};
 use storelab_table::{Storage, StorageConfig};
 
 /// The engine's name in the catalog.
@@ -28,6 +28,8 @@ pub struct HeapEngine {
     _autovacuum: Option<AutovacuumWorker>,
     storage: Storage,
     catalog: Arc<Mutex<Catalog>>,
+    /// Serialises `create_table`.
+    create_lock: Mutex<()>,
     tables: TableMap,
     options: HeapOptions,
 }
@@ -142,22 +144,23 @@ impl HeapEngine {
         let mut opened = Vec::new();
         for entry in catalog.lock().tables() {
             let files = files_of(&storage, entry.id, &entry.schema)?;
-            let loading = entry.engine_data.get("loading") == Some(&serde_json::Value::Bool(true));
-            opened.push((entry.id, entry.schema.clone(), files, loading));
+            let meta = TableMeta::from_json(&entry.engine_data);
+            opened.push((entry.id, entry.schema.clone(), files, meta));
         }
         let mut registry = RedoRegistry::new();
         storelab_btree::register_redo(&mut registry);
         crate::redo::register_redo(&mut registry);
         storage.recover(&registry)?;
         let mut tables = HashMap::new();
-        for (id, schema, mut files, loading) in opened {
-            if loading {
+        for (id, schema, mut files, mut meta) in opened {
+            if meta.loading {
                 // A bulk load was cut short: empty the table (recovery has just checkpointed,
                 // so its pages are clean and the log will not replay them again).
                 files = reset_files(&storage, id, &schema, files)?;
+                meta.loading = false;
                 catalog
                     .lock()
-                    .set_engine_data(&schema.name, serde_json::Value::Null)?;
+                    .set_engine_data(&schema.name, meta.to_json())?;
             }
             let name = schema.name.clone();
             let table = HeapTable::open(
@@ -167,6 +170,7 @@ impl HeapEngine {
                 &files,
                 options,
                 Arc::clone(&catalog),
+                meta,
             )?;
             tables.insert(name, Arc::new(table));
         }
@@ -180,6 +184,7 @@ impl HeapEngine {
         Ok(HeapEngine {
             storage,
             catalog,
+            create_lock: Mutex::new(()),
             tables,
             options,
             _autovacuum: autovacuum,
@@ -203,6 +208,22 @@ impl HeapEngine {
     }
 }
 
+impl Drop for HeapEngine {
+    /// A clean shutdown records each table's exact next hidden row id (after a crash, ids
+    /// continue above the last reservation instead).
+    fn drop(&mut self) {
+        self._autovacuum.take();
+        // Clean only if everything logged could be made durable: after an I/O failure (or a
+        // simulated power cut) the next open must work from what is on disk.
+        if self.storage.wal.close().is_err() || self.storage.disk.is_poisoned() {
+            return;
+        }
+        for table in self.tables.read().values() {
+            let _ = table.save_row_id();
+        }
+    }
+}
+
 impl Engine for HeapEngine {
     fn name(&self) -> &str {
         ENGINE_NAME
@@ -210,11 +231,16 @@ impl Engine for HeapEngine {
 
     fn create_table(&self, schema: Schema) -> Result<Arc<dyn Table>> {
         schema.validate()?;
-        let mut catalog = self.catalog.lock();
+        // One create at a time (the catalog's lock), and the catalog names the table before
+        // any of its files or log records exist: recovery must know every relation the log
+        // may name. A crash after this leaves a table whose files are created empty at the
+        // next open.
+        let _one = self.create_lock.lock();
         if self.tables.read().contains_key(&schema.name) {
             return Err(Error::TableExists { name: schema.name });
         }
-        let id = catalog.next_id();
+        let meta = TableMeta::default();
+        let id = self.catalog.lock().add(schema.clone(), meta.to_json())?;
         let files = files_of(&self.storage, id, &schema)?;
         let table = HeapTable::open(
             schema.clone(),
@@ -223,15 +249,9 @@ impl Engine for HeapEngine {
             &files,
             self.options,
             Arc::clone(&self.catalog),
+            meta,
         )?;
-        // The files exist and their first pages are logged; a crash before the catalog names
-        // the table leaves unreferenced files, which the next create of that id reuses.
         self.storage.wal.commit(self.storage.wal.insert_lsn())?;
-        let added = catalog.add(schema.clone(), serde_json::Value::Null)?;
-        assert_eq!(
-            added, id,
-            "catalog ids are assigned in order under its lock"
-        );
         let table = Arc::new(table);
         self.tables.write().insert(schema.name, Arc::clone(&table));
         Ok(table)

@@ -68,6 +68,46 @@ impl Default for HeapOptions {
     }
 }
 
+/// The heap's entry in the catalog (`engine_data`):
+/// `{"loading": bool, "row_id_floor": n, "row_id_exact": bool}`.
+///
+/// Hidden row ids are never reused once acknowledged: the next id is one past the largest id
+/// in the primary index (live rows and deleted ones not yet vacuumed), and VACUUM records in
+/// `row_id_floor` the ids it removes before removing them. A clean shutdown records the exact
+/// next id (`row_id_exact`), so that ids taken back by failed batches are not skipped after a
+/// clean reopen; after a crash they may be (InnoDB's `DB_ROW_ID` skips ids after a restart).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct TableMeta {
+    /// A bulk load is writing pages: a table found so at open is emptied.
+    pub(crate) loading: bool,
+    /// Hidden row ids below this may have been used.
+    pub(crate) row_id_floor: u64,
+    /// `row_id_floor` is the exact next id (written at a clean shutdown, cleared at open).
+    pub(crate) row_id_exact: bool,
+}
+
+impl TableMeta {
+    pub(crate) fn from_json(v: &serde_json::Value) -> TableMeta {
+        let flag = |k: &str| v.get(k).and_then(serde_json::Value::as_bool) == Some(true);
+        TableMeta {
+            loading: flag("loading"),
+            row_id_floor: v
+                .get("row_id_floor")
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(0),
+            row_id_exact: flag("row_id_exact"),
+        }
+    }
+
+    pub(crate) fn to_json(self) -> serde_json::Value {
+        serde_json::json!({
+            "loading": self.loading,
+            "row_id_floor": self.row_id_floor,
+            "row_id_exact": self.row_id_exact,
+        })
+    }
+}
+
 /// Counters of one table since open (the experiments read them through `stats`).
 #[derive(Debug, Default)]
 struct Counters {
@@ -147,6 +187,7 @@ impl HeapTable {
         files: &TableFiles,
         options: HeapOptions,
         catalog: Arc<Mutex<Catalog>>,
+        meta: TableMeta,
     ) -> Result<HeapTable> {
         let page_size = pool.page_size();
         pool.set_validator(
@@ -209,7 +250,24 @@ impl HeapTable {
         let (live, max_row_id) = table.survey()?;
         table.live_rows.store(live, Ordering::Relaxed);
         if hidden {
-            table.next_row_id.store(max_row_id + 1, Ordering::Relaxed);
+            let next = if meta.row_id_exact {
+                meta.row_id_floor
+            } else {
+                table
+                    .primary_id_max()?
+                    .map_or(1, |m| m + 1)
+                    .max(meta.row_id_floor)
+            };
+            table
+                .next_row_id
+                .store(next.max(max_row_id + 1).max(1), Ordering::Relaxed);
+            if meta.row_id_exact {
+                // From now on a crash must fall back to the index.
+                table.set_meta(TableMeta {
+                    row_id_exact: false,
+                    ..meta
+                })?;
+            }
         }
         let pages = table.page_count()?;
         *table.target_page.lock() = pages.checked_sub(1);
@@ -222,6 +280,69 @@ impl HeapTable {
         let mut files = vec![self.heap, self.primary.file()];
         files.extend(self.secondaries.iter().map(BTree::file));
         files
+    }
+
+    pub(crate) fn meta(&self) -> Result<TableMeta> {
+        let catalog = self.catalog.lock();
+        Ok(TableMeta::from_json(
+            &catalog.get(&self.schema.name)?.engine_data,
+        ))
+    }
+
+    fn set_meta(&self, meta: TableMeta) -> Result<()> {
+        self.catalog
+            .lock()
+            .set_engine_data(&self.schema.name, meta.to_json())
+    }
+
+    /// The largest hidden row id in the primary index (live or deleted, not yet vacuumed).
+    fn primary_id_max(&self) -> Result<Option<u64>> {
+        match self
+            .primary
+            .range_rev(Bound::Unbounded, Bound::Unbounded)
+            .next()
+        {
+            None => Ok(None),
+            Some(entry) => {
+                let (key, _) = entry?;
+                self.row_id_of_entry(&key).map(Some)
+            }
+        }
+    }
+
+    /// The hidden row id an entry of the primary index is for.
+    fn row_id_of_entry(&self, key: &[u8]) -> Result<u64> {
+        let (values, _) =
+            storelab_table::key::decode_key_prefix(key, &[storelab_table::ColumnType::Int64])?;
+        match values.first() {
+            Some(Value::Int(id)) if *id > 0 => Ok(*id as u64),
+            _ => Err(self.corrupt("primary index", "a row id that is not positive")),
+        }
+    }
+
+    /// At a clean shutdown: the floor becomes the exact next id, so a reopen continues
+    /// without a gap.
+    pub(crate) fn save_row_id(&self) -> Result<()> {
+        if self.schema.has_primary_key() {
+            return Ok(());
+        }
+        let mut meta = self.meta()?;
+        meta.row_id_floor = self.next_row_id.load(Ordering::Relaxed);
+        meta.row_id_exact = true;
+        self.set_meta(meta)
+    }
+
+    /// `KeyTooLarge` if any index entry of a row would not fit its B+tree (checked before
+    /// anything is written).
+    fn check_key_sizes(&self, keys: &[Vec<Value>]) -> Result<()> {
+        for (i, values) in keys.iter().enumerate() {
+            let size = storelab_table::key::encoded_key_size(values) + TID_ENCODED_SIZE;
+            let max = self.tree(i).key_size_max();
+            if size > max {
+                return Err(Error::KeyTooLarge { size, max });
+            }
+        }
+        Ok(())
     }
 
     /// The largest encoded row accepted.
@@ -749,7 +870,8 @@ impl HeapTable {
                 };
                 let result = self
                     .tuple_data(row_id, row)
-                    .and_then(|_| self.check_unique(&pk, row, None));
+                    .and_then(|_| self.check_key_sizes(&self.all_keys(&pk, row)))
+                    .and_then(|()| self.check_unique(&pk, row, None));
                 if let Err(e) = result {
                     if let Some(id) = row_id {
                         // Give the id back: a failed op uses none up.
@@ -775,6 +897,7 @@ impl HeapTable {
                 self.schema.apply_changes(&mut new_row, changes);
                 let row_id = (!self.schema.has_primary_key()).then_some(0);
                 self.tuple_data(row_id, &new_row)?;
+                self.check_key_sizes(&self.all_keys(key, &new_row))?;
                 self.check_unique(key, &new_row, Some(key))?;
                 self.update_row(key, &found, &new_row)?;
                 let restore = changes
@@ -869,7 +992,9 @@ impl HeapTable {
                 Some(id) => vec![Value::Int(id as i64)],
                 None => self.schema.primary_key_of(&row),
             };
-            for (i, values) in self.all_keys(&pk, &row).iter().enumerate() {
+            let keys = self.all_keys(&pk, &row);
+            self.check_key_sizes(&keys)?;
+            for (i, values) in keys.iter().enumerate() {
                 entries[i].push(Self::entry_key(values, tid));
             }
             count += 1;
@@ -903,9 +1028,9 @@ impl HeapTable {
             return Ok(0);
         }
         // Pass 2: write. The catalog says "loading" until everything is durable.
-        self.catalog
-            .lock()
-            .set_engine_data(&self.schema.name, serde_json::json!({ "loading": true }))?;
+        let mut meta = self.meta()?;
+        meta.loading = true;
+        self.set_meta(meta)?;
         for (i, bytes) in pages.iter().enumerate() {
             let mut guard = self.pool.new_page(self.heap, HEAP_PAGE)?;
             assert_eq!(
@@ -924,9 +1049,8 @@ impl HeapTable {
                 .bulk_load(list.into_iter().map(|k| (k, Vec::new())))?;
         }
         self.wal.checkpoint(&self.pool)?;
-        self.catalog
-            .lock()
-            .set_engine_data(&self.schema.name, serde_json::Value::Null)?;
+        meta.loading = false;
+        self.set_meta(meta)?;
         if hidden {
             self.next_row_id
                 .store(first_row_id + count, Ordering::Relaxed);
@@ -984,6 +1108,18 @@ impl HeapTable {
                     let (key, _) = entry?;
                     if dead.contains(&self.entry_tid(&key)?) {
                         doomed.push(key);
+                    }
+                }
+                if i == 0 && !self.schema.has_primary_key() && !doomed.is_empty() {
+                    // The ids about to leave the index must stay used: record them first.
+                    let mut removed_max = 0;
+                    for key in &doomed {
+                        removed_max = removed_max.max(self.row_id_of_entry(key)?);
+                    }
+                    let mut meta = self.meta()?;
+                    if removed_max + 1 > meta.row_id_floor {
+                        meta.row_id_floor = removed_max + 1;
+                        self.set_meta(meta)?;
                     }
                 }
                 for key in doomed {
@@ -1134,7 +1270,9 @@ impl HeapTable {
     ) -> Result<u64> {
         self.counters.index_scans.fetch_add(1, Ordering::Relaxed);
         let tree = self.tree(i);
-        let (lo, hi) = entry_bounds(range);
+        // An entry is `key ++ tid`: `Included(k)` below and `Excluded(successor(k))` above take
+        // every entry of `k`, `Excluded(k)` above none, as the key bounds mean.
+        let (lo, hi) = range;
         let cursor = if spec.reverse {
             tree.range_rev(as_ref(&lo), as_ref(&hi))
         } else {
@@ -1181,7 +1319,9 @@ impl HeapTable {
         visit: &mut Visitor<'_>,
     ) -> Result<u64> {
         self.counters.index_scans.fetch_add(1, Ordering::Relaxed);
-        let (lo, hi) = entry_bounds(range);
+        // An entry is `key ++ tid`: `Included(k)` below and `Excluded(successor(k))` above take
+        // every entry of `k`, `Excluded(k)` above none, as the key bounds mean.
+        let (lo, hi) = range;
         let mut bitmap: BTreeMap<PageId, Vec<(SlotId, Vec<u8>)>> = BTreeMap::new();
         for entry in self.tree(i).range(as_ref(&lo), as_ref(&hi)) {
             let (key, _) = entry?;
@@ -1360,13 +1500,6 @@ pub struct VacuumReport {
     pub dead_line_pointers_freed: u64,
 }
 
-/// Bounds on index entries from bounds on encoded keys. An entry is `key ++ tid`, longer than
-/// its key: `Included(k)` below and `Excluded(successor(k))` above take every entry of `k`,
-/// `Excluded(k)` above takes none of them, as the key bounds mean.
-fn entry_bounds(range: (Bound<Vec<u8>>, Bound<Vec<u8>>)) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
-    range
-}
-
 /// True for an initialised heap page (not a never-written one).
 fn is_heap_page(bytes: &[u8]) -> bool {
     PageHeader::read(bytes).page_type == HEAP_PAGE
@@ -1389,6 +1522,7 @@ impl Table for HeapTable {
         let (end, outcome) = {
             let _w = self.lock.write();
             let group = self.wal.atomic_group()?;
+            let first_row_id = self.next_row_id.load(Ordering::Relaxed);
             let mut outcome = Vec::with_capacity(ops.len());
             let mut undos = Vec::new();
             let mut failure = None;
@@ -1410,6 +1544,8 @@ impl Table for HeapTable {
                 for undo in undos.into_iter().rev() {
                     self.undo(undo)?;
                 }
+                // And the hidden row ids it took (writers are serialised by the lock).
+                self.next_row_id.store(first_row_id, Ordering::Relaxed);
                 let end = group.end()?;
                 self.wal.commit(end)?;
                 return Err(e);
@@ -1445,6 +1581,9 @@ impl Table for HeapTable {
         mut visit: Visitor<'_>,
     ) -> Result<u64> {
         let index = spec.validate(&self.schema)?;
+        if spec.limit == Some(0) {
+            return Ok(0);
+        }
         let _r = self.lock.read_recursive();
         let full = spec.index.is_none()
             && matches!(spec.lower, Bound::Unbounded)

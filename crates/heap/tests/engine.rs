@@ -1,15 +1,13 @@
 //! The heap engine through the `Engine`/`Table` API: every operation, HOT versus non-HOT
-//! updates and their index work, VACUUM, reopen, and a model test against the reference
-//! engine with `check()` after every step.
+//! updates and their index work, VACUUM, reopen. The model test against the reference engine
+//! is the shared one of the test kit, in model.rs.
 
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;
 
-use proptest::prelude::*;
 use storelab_heap::{HeapEngine, HeapOptions, StorageConfig};
 use storelab_pager::PageSize;
-use storelab_table::reference::ReferenceEngine;
 use storelab_table::{
     ColumnType, Engine, Error, IndexScanMethod, Op, Row, ScanSpec, Schema, Table, Value,
 };
@@ -237,131 +235,4 @@ fn failed_batch_changes_nothing() {
     let t = e.open_table("t").unwrap();
     assert_eq!(t.get(&[Value::Int(1)]).unwrap(), Some(row(1, 1, 0, 10)));
     assert_eq!(t.get(&[Value::Int(2)]).unwrap(), None);
-}
-
-#[derive(Clone, Debug)]
-enum ModelOp {
-    Insert(i64, i64, i64, usize),
-    UpdateC(i64, i64),
-    UpdateA(i64, i64),
-    Delete(i64),
-    Get(i64),
-    LookupA(i64),
-    RangeA(i64, i64, bool),
-    RangePk(i64, i64),
-    Vacuum,
-    Reopen,
-}
-
-fn model_op() -> impl Strategy<Value = ModelOp> {
-    let id = 0..60i64;
-    prop_oneof![
-        4 => (id.clone(), 0..8i64, 0..100i64, 0..600usize)
-            .prop_map(|(i, a, c, p)| ModelOp::Insert(i, a, c, p)),
-        3 => (id.clone(), 0..100i64).prop_map(|(i, c)| ModelOp::UpdateC(i, c)),
-        2 => (id.clone(), 0..8i64).prop_map(|(i, a)| ModelOp::UpdateA(i, a)),
-        2 => id.clone().prop_map(ModelOp::Delete),
-        2 => id.clone().prop_map(ModelOp::Get),
-        1 => (0..8i64).prop_map(ModelOp::LookupA),
-        1 => (0..8i64, 0..8i64, any::<bool>()).prop_map(|(a, b, m)| ModelOp::RangeA(a, b, m)),
-        1 => (id.clone(), id).prop_map(|(a, b)| ModelOp::RangePk(a, b)),
-        1 => Just(ModelOp::Vacuum),
-        1 => Just(ModelOp::Reopen),
-    ]
-}
-
-fn result_kind<T>(r: &storelab_table::Result<T>) -> String {
-    match r {
-        Ok(_) => "ok".into(),
-        Err(Error::DuplicateKey { index, .. }) => format!("duplicate {index}"),
-        Err(e) => format!("error {e}"),
-    }
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: std::env::var("STORELAB_LONG").map_or(24, |_| 500),
-        ..ProptestConfig::default()
-    })]
-
-    /// Random op sequences give the reference engine's answers; `check()` passes after
-    /// every step; reopening changes nothing.
-    #[test]
-    fn heap_matches_reference(ops in proptest::collection::vec(model_op(), 1..80),
-                              fillfactor in prop_oneof![Just(100u8), Just(70u8)]) {
-        let dir = tempfile::tempdir().unwrap();
-        let options = HeapOptions { fillfactor_pct: fillfactor, autovacuum_threshold: 10,
-                                    ..HeapOptions::default() };
-        let mut engine = open(dir.path(), options);
-        let mut t = engine.create_table(schema()).unwrap();
-        let reference = ReferenceEngine::new(engine.row_size_max());
-        let r = reference.create_table(schema()).unwrap();
-        for op in ops {
-            match op {
-                ModelOp::Insert(i, a, c, p) => {
-                    let (x, y) = (t.insert(row(i, a, c, p)), r.insert(row(i, a, c, p)));
-                    prop_assert_eq!(result_kind(&x), result_kind(&y));
-                }
-                ModelOp::UpdateC(i, c) => {
-                    let ch = [(3, Value::Int(c))];
-                    let (x, y) = (t.update(&[Value::Int(i)], &ch), r.update(&[Value::Int(i)], &ch));
-                    prop_assert_eq!(x.ok(), y.ok());
-                }
-                ModelOp::UpdateA(i, a) => {
-                    let ch = [(1, Value::Int(a)), (4, Value::Text("y".repeat(a as usize * 70)))];
-                    let (x, y) = (t.update(&[Value::Int(i)], &ch), r.update(&[Value::Int(i)], &ch));
-                    prop_assert_eq!(x.ok(), y.ok());
-                }
-                ModelOp::Delete(i) => {
-                    prop_assert_eq!(t.delete(&[Value::Int(i)]).ok(), r.delete(&[Value::Int(i)]).ok());
-                }
-                ModelOp::Get(i) => {
-                    prop_assert_eq!(t.get(&[Value::Int(i)]).unwrap(), r.get(&[Value::Int(i)]).unwrap());
-                }
-                ModelOp::LookupA(a) => {
-                    // Rows with equal index keys come in an engine's own order (the heap's is
-                    // TID order, as PostgreSQL's): compare as sets.
-                    prop_assert_eq!(sorted(t.lookup("by_a", &[Value::Int(a)]).unwrap()),
-                                    sorted(r.lookup("by_a", &[Value::Int(a)]).unwrap()));
-                }
-                ModelOp::RangeA(a, b, bitmap) => {
-                    let spec = ScanSpec {
-                        index: Some("by_a".into()),
-                        lower: Bound::Included(vec![Value::Int(a)]),
-                        upper: Bound::Excluded(vec![Value::Int(b)]),
-                        method: if bitmap { IndexScanMethod::Bitmap } else { IndexScanMethod::Plain },
-                        ..ScanSpec::default()
-                    };
-                    let (x, y) = (all(&t, &spec), all(&r, &spec));
-                    if !bitmap {
-                        // Index order: non-decreasing `a`.
-                        let a_of = |r: &Row| r[1].clone();
-                        let keys: Vec<Value> = x.iter().map(a_of).collect();
-                        let want: Vec<Value> = y.iter().map(a_of).collect();
-                        prop_assert_eq!(keys, want);
-                    }
-                    prop_assert_eq!(sorted(x), sorted(y));
-                }
-                ModelOp::RangePk(a, b) => {
-                    let spec = ScanSpec {
-                        lower: Bound::Excluded(vec![Value::Int(a)]),
-                        upper: Bound::Included(vec![Value::Int(b)]),
-                        reverse: a % 2 == 0,
-                        limit: Some(7),
-                        ..ScanSpec::default()
-                    };
-                    prop_assert_eq!(all(&t, &spec), all(&r, &spec));
-                }
-                ModelOp::Vacuum => t.maintain().unwrap(),
-                ModelOp::Reopen => {
-                    drop(t);
-                    drop(engine);
-                    engine = open(dir.path(), options);
-                    t = engine.open_table("t").unwrap();
-                }
-            }
-            engine.check().unwrap();
-            prop_assert_eq!(sorted(all(&t, &ScanSpec::default())), sorted(all(&r, &ScanSpec::default())));
-        }
-    }
 }

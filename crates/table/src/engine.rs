@@ -88,8 +88,8 @@ pub enum IndexScanMethod {
 /// Which rows a scan visits and how.
 #[derive(Clone, Debug)]
 pub struct ScanSpec {
-    /// `None`: the primary key (or a full scan when both bounds are unbounded); `Some(name)`:
-    /// that secondary index.
+    /// `None`: the primary key (or a full scan in the engine's order when both bounds are
+    /// unbounded and `reverse` is false); `Some(name)`: that secondary index.
     pub index: Option<String>,
     /// Lower bound on the key of the index scanned (a prefix of its columns' values).
     pub lower: Bound<Vec<Value>>,
@@ -136,7 +136,7 @@ impl ScanSpec {
 }
 
 impl Default for ScanSpec {
-    /// A full scan of the whole table in primary-key order.
+    /// A full scan of the whole table, in the engine's order (see the crate doc's contract 4).
     fn default() -> Self {
         ScanSpec {
             index: None,
@@ -263,8 +263,8 @@ pub trait Table: Send + Sync {
 pub struct TableStats {
     /// Live rows.
     pub row_count: u64,
-    /// Bytes on disk of each of the table's files, by a descriptive name (`heap`, `pk`,
-    /// `idx_city`, ...).
+    /// Bytes on disk of each of the table's files, by a descriptive name (the heap:
+    /// `heap`, `primary`, `index_<name>`).
     pub file_bytes: BTreeMap<String, u64>,
     /// Engine-specific counters since open (`hot_updates`, `index_entries_inserted`, ...).
     pub counters: BTreeMap<String, u64>,

@@ -58,11 +58,16 @@
 //!    the table is as it was.
 //! 3. **Bytes from disk are untrusted.** Anything that does not decode is
 //!    [`Error::Corrupt`], never a panic; lengths are checked before allocating.
-//! 4. **Scan order.** Primary-key scans return key order (or its reverse); secondary scans
-//!    return (index key, primary key) order, except `IndexScanMethod::Bitmap`, which returns
-//!    physical order (compare as sets).
+//! 4. **Scan order.** Primary-key range scans return key order (or its reverse). A full
+//!    scan (no index, both bounds unbounded, not reversed) returns rows in the engine's own
+//!    order: key order for the clustered engines and the reference, physical order for the
+//!    heap. Secondary scans return index-key order, rows with equal index keys in the
+//!    engine's order (by primary key, or by TID in the heap); `IndexScanMethod::Bitmap`
+//!    returns physical order. Tests compare what is not key-ordered as multisets.
 //! 5. **Hidden row ids.** A table without a primary key is keyed by row ids 1, 2, 3, ... in
-//!    insert order; `get`, `update` and `delete` then take `[Value::Int(row_id)]`.
+//!    insert order, never reused; `get`, `update` and `delete` then take
+//!    `[Value::Int(row_id)]`. Ids are not promised to be gap-free (an engine may skip ids
+//!    after a crash or a failed batch, as InnoDB's `DB_ROW_ID` does after a restart).
 //!
 //! # Example
 //!
