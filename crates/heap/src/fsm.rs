@@ -6,9 +6,10 @@
 //! [`FSM_GROUP_PAGES`] pages holding the group's maximum, searched group first.
 //!
 //! Like PostgreSQL's, the map is a hint: it is not logged, a page may have less room than it
-//! says (the inserter then updates the entry and looks again) or more. It starts empty when a
-//! table is opened; inserts use the last page and new pages, and VACUUM, which visits every
-//! page, fills it in (PostgreSQL's FSM is also brought up to date by VACUUM).
+//! says (the inserter then updates the entry and looks again) or more. It is rebuilt from the
+//! pages when a table is opened (one pass over the heap, which also counts the live rows);
+//! then writers update it as they fill and prune pages, and VACUUM, which visits every page,
+//! brings it up to date (PostgreSQL's FSM is kept in a fork that VACUUM maintains).
 
 use parking_lot::Mutex;
 

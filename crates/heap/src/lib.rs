@@ -49,7 +49,9 @@
 //!   (PostgreSQL's `ambulkdelete`), then marks the line pointers UNUSED (free for reuse) and
 //!   records each page's free space in the FSM ([`fsm`]).
 //! - **Autovacuum**: after a write, if dead tuples exceed `threshold + scale_factor * rows`
-//!   ([`HeapOptions`], PostgreSQL's defaults 50 and 0.2), VACUUM runs inline.
+//!   ([`HeapOptions`], PostgreSQL's defaults 50 and 0.2), VACUUM runs, inline after that
+//!   write or (`autovacuum_background`) from a thread that looks every naptime, as
+//!   PostgreSQL's autovacuum launcher does.
 //!
 //! # Scans
 //!
@@ -90,7 +92,10 @@
 //! - No visibility map, no index-only scans, no TOAST: a row must fit in a page
 //!   ([`heap_page::row_size_max`]).
 //! - Tables without a primary key get a hidden row id stored in front of each tuple, so the
-//!   primary-key index exists for every table (PostgreSQL's heap needs no key at all).
+//!   primary-key index exists for every table (PostgreSQL's heap needs no key at all). Ids
+//!   are never reused: the next id is one past the largest in the primary index, VACUUM
+//!   records the ids it removes in the catalog first, and a clean shutdown records the exact
+//!   next id.
 //!
 //! # Further reading
 //!

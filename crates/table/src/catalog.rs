@@ -9,7 +9,7 @@
 //!     "next_table_id": 3,
 //!     "tables": [
 //!       { "id": 1, "schema": { "name": "users", "columns": [...], ... },
-//!         "engine_data": { "heap_file": 1, "indexes": { "by_name": 2 } } },
+//!         "engine_data": { "loading": false, "row_id_floor": 0, "row_id_exact": false } },
 //!       ...
 //!     ]
 //!   }
