@@ -118,6 +118,11 @@ fn check_db(dir: &std::path::Path, page_size: PageSize) -> Result<String> {
                 ..storelab_heap::HeapOptions::default()
             },
         )?),
+        storelab_clustered::ENGINE_NAME => Box::new(storelab_clustered::ClusteredEngine::open(
+            dir,
+            &config,
+            storelab_clustered::ClusteredOptions::default(),
+        )?),
         other => bail!("unknown engine {other:?} in {}", path.display()),
     };
     engine.check()?;

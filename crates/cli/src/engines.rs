@@ -17,20 +17,27 @@ use crate::byte_size::ByteSize;
 pub enum EngineKind {
     /// PostgreSQL-style heap (crates/heap).
     Heap,
+    /// InnoDB-style clustered B+tree (crates/clustered).
+    Clustered,
     /// The in-memory `BTreeMap` reference engine (crates/table): the expected answers, no I/O.
     Reference,
 }
 
 impl EngineKind {
     /// The storage engines `compare` runs by default.
-    pub const DEFAULT: &[EngineKind] = &[EngineKind::Heap];
+    pub const DEFAULT: &[EngineKind] = &[EngineKind::Heap, EngineKind::Clustered];
     /// Every engine, in table order.
-    pub const ALL: &[EngineKind] = &[EngineKind::Heap, EngineKind::Reference];
+    pub const ALL: &[EngineKind] = &[
+        EngineKind::Heap,
+        EngineKind::Clustered,
+        EngineKind::Reference,
+    ];
 
     /// The engine's name.
     pub fn name(self) -> &'static str {
         match self {
             EngineKind::Heap => "heap",
+            EngineKind::Clustered => "clustered",
             EngineKind::Reference => "reference",
         }
     }
@@ -155,6 +162,14 @@ pub fn open_engine(
         EngineKind::Heap => Box::new(
             storelab_heap::HeapEngine::open(dir, config, storelab_heap::HeapOptions::default())
                 .with_context(|| format!("open heap database in {}", dir.display()))?,
+        ),
+        EngineKind::Clustered => Box::new(
+            storelab_clustered::ClusteredEngine::open(
+                dir,
+                config,
+                storelab_clustered::ClusteredOptions::default(),
+            )
+            .with_context(|| format!("open clustered database in {}", dir.display()))?,
         ),
         EngineKind::Reference => Box::new(ReferenceEngine::new(1 << 20)),
     })

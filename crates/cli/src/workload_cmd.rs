@@ -15,12 +15,12 @@ use crate::engines::{EngineKind, StorageArgs, engine_of, open_engine};
 /// Flags of `storelab compare`.
 #[derive(Debug, clap::Args)]
 pub struct CompareArgs {
-    /// Engines to run, comma-separated (heap, reference)
+    /// Engines to run, comma-separated (heap, clustered, reference)
     #[arg(
         long,
         value_name = "ENGINE,...",
         value_delimiter = ',',
-        default_value = "heap"
+        default_value = "heap,clustered"
     )]
     pub engines: Vec<EngineKind>,
 
@@ -86,7 +86,7 @@ impl Default for CompareArgs {
 /// Flags of `storelab load`.
 #[derive(Debug, clap::Args)]
 pub struct LoadArgs {
-    /// The engine (heap, reference)
+    /// The engine (heap, clustered, reference)
     #[arg(long, value_name = "ENGINE")]
     pub engine: EngineKind,
 

@@ -176,7 +176,10 @@ impl Engine for ClusteredEngine {
         if self.tables.read().contains_key(&schema.name) {
             return Err(Error::TableExists { name: schema.name });
         }
-        let id = catalog.next_id();
+        // The catalog names the table before any of its files or log records exist: recovery
+        // must know every relation the log may name. A crash after this leaves a table whose
+        // files are created empty at the next open.
+        let id = catalog.add(schema.clone(), serde_json::Value::Null)?;
         let files = files_of(&self.storage, id, &schema)?;
         let table = ClusteredTable::open(
             schema.clone(),
@@ -186,15 +189,7 @@ impl Engine for ClusteredEngine {
             self.options,
             Arc::clone(&self.catalog),
         )?;
-        // The trees exist and their first pages are logged; a crash before the catalog names
-        // the table leaves unreferenced files (empty trees), which the next create of that id
-        // opens again.
         self.storage.wal.commit(self.storage.wal.insert_lsn())?;
-        let added = catalog.add(schema.clone(), serde_json::Value::Null)?;
-        assert_eq!(
-            added, id,
-            "catalog ids are assigned in order under its lock"
-        );
         let table = Arc::new(table);
         self.tables.write().insert(schema.name, Arc::clone(&table));
         Ok(table)

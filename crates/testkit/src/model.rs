@@ -58,12 +58,23 @@ pub fn case_count() -> u32 {
 }
 
 /// The proptest configuration of a model test: [`case_count`] cases.
+///
+/// The seed is fixed (`MODEL_SEED`, or `STORELAB_SEED` from the environment), so every engine
+/// sees the same op sequences and a failure reproduces by rerunning the test.
 pub fn proptest_config() -> ProptestConfig {
+    let seed = std::env::var("STORELAB_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(MODEL_SEED);
     ProptestConfig {
         cases: case_count(),
+        rng_seed: proptest::test_runner::RngSeed::Fixed(seed),
         ..ProptestConfig::default()
     }
 }
+
+/// The model tests' default seed.
+pub const MODEL_SEED: u64 = 0x5EED_0D1E;
 
 /// The storage settings of model tests: 4 KiB pages, so rows of a few KiB fill pages fast; a
 /// pool of 64 frames, so pages are evicted and read back; the `sync` I/O backend (simple,
