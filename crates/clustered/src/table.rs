@@ -25,6 +25,9 @@ use storelab_wal::{RelId, Wal};
 
 use crate::leaf_reader::{LeafReadStats, LeafReader};
 
+/// Scans limited to at most this many rows read only one leaf ahead.
+const SHORT_SCAN_ROWS: usize = 1000;
+
 /// The largest encoded row accepted: MySQL's row size limit (65,535 bytes). Rows above the
 /// B+tree's inline limit go to overflow pages, like InnoDB's off-page columns.
 pub const ROW_SIZE_MAX: usize = 65_535;
@@ -704,7 +707,13 @@ impl ClusteredTable {
             })
         };
         bump(&self.counters.primary_descents, 1);
-        let depth = self.depth(spec);
+        // A scan that stops after a few rows (YCSB E: 1 to 100) needs a leaf or two: reading
+        // `depth` leaves ahead would fetch pages it never uses, so it looks one leaf ahead.
+        // (PostgreSQL's read stream likewise starts with a short look-ahead distance.)
+        let depth = match spec.limit {
+            Some(limit) if limit <= SHORT_SCAN_ROWS => self.depth(spec).min(2),
+            _ => self.depth(spec),
+        };
         if spec.reverse || depth == 0 {
             let cursor = if spec.reverse {
                 self.primary.range_rev(lower, upper)
