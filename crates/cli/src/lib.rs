@@ -5,6 +5,7 @@
 //!
 //! - [`check`]: `storelab check`, verify checksums and structure invariants of files.
 //! - [`io_bench`]: `storelab io-bench`, how fast each pager I/O backend reads this disk.
+//! - [`report`]: `storelab report`, result files into a Markdown report with SVG plots.
 //! - [`wal_bench`]: `storelab wal-bench`, durable commits per second by commit mode and threads.
 //! - [`workload_cmd`]: `storelab compare` (the default command), `load` and `run`: workloads
 //!   through the engines ([`engines`] names them).
@@ -16,5 +17,6 @@ pub mod byte_size;
 pub mod check;
 pub mod engines;
 pub mod io_bench;
+pub mod report;
 pub mod wal_bench;
 pub mod workload_cmd;

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use storelab_cli::{check, io_bench, wal_bench, workload_cmd};
+use storelab_cli::{check, io_bench, report, wal_bench, workload_cmd};
 
 /// storelab: storage-engine designs (heap, clustered B+tree, LSM) compared by experiment.
 /// Each subcommand runs one experiment or benchmark and prints a table (optionally JSON lines).
@@ -35,6 +35,13 @@ enum Command {
     Load(workload_cmd::LoadArgs),
     /// Run a workload on a loaded database directory; YCSB-style output
     Run(workload_cmd::RunArgs),
+    /// Turn result files (--json output) into a Markdown report with SVG plots
+    ///
+    /// Writes DIR/report.md (the configuration; per workload, throughput, latency
+    /// percentiles per op type, reads and bytes written per op, write amplification, size on
+    /// disk, I/O per op by cause, side by side per engine) and throughput.svg, latency.svg and
+    /// io_by_cause.svg beside it.
+    Report(report::ReportArgs),
     /// Measure how fast each I/O backend (sync, worker, io_uring) reads this disk
     ///
     /// Random and sequential reads, direct and buffered, at several queue depths, from one
@@ -74,6 +81,7 @@ fn run(command: Option<Command>) -> Result<()> {
         Command::Compare(args) => workload_cmd::compare(&args),
         Command::Load(args) => workload_cmd::load(&args),
         Command::Run(args) => workload_cmd::run(&args),
+        Command::Report(args) => report::run(&args),
         Command::IoBench(args) => {
             let config = args.to_config();
             config.validate()?;

@@ -1,7 +1,7 @@
 //! `storelab compare`, `storelab load` and `storelab run`: workloads through the engines.
 
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -34,21 +34,46 @@ pub struct CompareArgs {
     )]
     pub workloads: Vec<String>,
 
-    /// Rows loaded into each table before its workloads run
-    #[arg(long, value_name = "N", default_value = "20000")]
+    /// Rows loaded into each table before its workloads run (the default usertable, ~120 MB,
+    /// is about twice the default memory, so the buffer pool misses and I/O shows)
+    #[arg(
+        long,
+        value_name = "N",
+        allow_negative_numbers = true,
+        value_parser = parse_count,
+        default_value = "100000"
+    )]
     pub records: u64,
 
-    /// Measured operations per workload (analytic queries: executions)
-    #[arg(long, value_name = "N", default_value = "10000")]
+    /// Measured operations per YCSB workload
+    #[arg(
+        long,
+        value_name = "N",
+        allow_negative_numbers = true,
+        value_parser = parse_count,
+        default_value = "20000"
+    )]
     pub ops: u64,
 
     /// Executions of each analytic query (they scan whole tables)
-    #[arg(long, value_name = "N", default_value = "5")]
+    #[arg(
+        long,
+        value_name = "N",
+        allow_negative_numbers = true,
+        value_parser = parse_count,
+        default_value = "10"
+    )]
     pub query_ops: u64,
 
     /// Client threads
-    #[arg(long, value_name = "N", default_value = "1")]
-    pub threads: usize,
+    #[arg(
+        long,
+        value_name = "N",
+        allow_negative_numbers = true,
+        value_parser = parse_count,
+        default_value = "1"
+    )]
+    pub threads: u64,
 
     /// Seed of the data and every random choice
     #[arg(long, value_name = "N", default_value = "42")]
@@ -99,7 +124,13 @@ pub struct LoadArgs {
     pub dataset: String,
 
     /// Rows to load
-    #[arg(long, value_name = "N", default_value = "100000")]
+    #[arg(
+        long,
+        value_name = "N",
+        allow_negative_numbers = true,
+        value_parser = parse_count,
+        default_value = "100000"
+    )]
     pub records: u64,
 
     /// Seed of the data
@@ -119,6 +150,9 @@ pub struct LoadArgs {
     pub quiet: bool,
 }
 
+/// The longest `--duration` of a run: a day.
+const DURATION_S_MAX: f64 = 86_400.0;
+
 /// Flags of `storelab run`.
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -136,20 +170,38 @@ pub struct RunArgs {
     pub workload: String,
 
     /// Measured operations
-    #[arg(long, value_name = "N", default_value = "10000")]
+    #[arg(
+        long,
+        value_name = "N",
+        allow_negative_numbers = true,
+        value_parser = parse_count,
+        default_value = "10000"
+    )]
     pub ops: u64,
 
     /// Run for this many seconds instead of a number of operations
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
     pub duration: Option<f64>,
 
     /// Operations before measuring
-    #[arg(long, value_name = "N", default_value = "0")]
+    #[arg(
+        long,
+        value_name = "N",
+        allow_negative_numbers = true,
+        value_parser = parse_count,
+        default_value = "0"
+    )]
     pub warmup: u64,
 
     /// Client threads
-    #[arg(long, value_name = "N", default_value = "1")]
-    pub threads: usize,
+    #[arg(
+        long,
+        value_name = "N",
+        allow_negative_numbers = true,
+        value_parser = parse_count,
+        default_value = "1"
+    )]
+    pub threads: u64,
 
     /// Seed of every random choice
     #[arg(long, value_name = "N", default_value = "42")]
@@ -168,8 +220,10 @@ pub struct RunArgs {
     pub quiet: bool,
 }
 
+/// A progress bar on stderr, or a hidden one with `--quiet` or when stderr is not a terminal
+/// (a script, a pipe, a CI log), where redrawn bars would only be noise.
 fn bar(quiet: bool, len: u64, what: &str) -> ProgressBar {
-    if quiet {
+    if quiet || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
     let pb = ProgressBar::new(len);
@@ -182,16 +236,25 @@ fn bar(quiet: bool, len: u64, what: &str) -> ProgressBar {
     pb
 }
 
+/// Parses a count flag (`--records`, `--ops`, `--threads`...), so that `-5` or `1e6` gets a
+/// message saying what is accepted rather than clap's "unexpected argument"; the ranges are
+/// checked by [`check_sizes`].
+fn parse_count(text: &str) -> std::result::Result<u64, String> {
+    text.parse::<u64>()
+        .map_err(|_| format!("not a count: give a whole number such as 1000 (got {text:?})"))
+}
+
 fn parse_workload(name: &str) -> Result<Workload> {
     Workload::parse(name).map_err(anyhow::Error::msg)
 }
 
-fn check_sizes(records: u64, ops: u64, threads: usize) -> Result<()> {
+/// Checks the sizes a command was given against their limits, before anything is touched.
+fn check_sizes(records: u64, ops: u64, threads: u64) -> Result<()> {
     if records == 0 || records > 1_000_000_000 {
         bail!("--records {records} is out of range (1 to 1,000,000,000)");
     }
-    if ops > 1_000_000_000_000 {
-        bail!("--ops {ops} is out of range (at most 10^12)");
+    if ops == 0 || ops > 1_000_000_000_000 {
+        bail!("--ops {ops} is out of range (1 to 10^12)");
     }
     if threads == 0 || threads > 1024 {
         bail!("--threads {threads} is out of range (1 to 1024)");
@@ -259,6 +322,12 @@ fn write_json(path: Option<&Path>, results: &[RunResult]) -> Result<()> {
 /// `storelab compare`: every engine through every workload, one side-by-side table.
 pub fn compare(args: &CompareArgs) -> Result<()> {
     check_sizes(args.records, args.ops, args.threads)?;
+    if args.query_ops == 0 || args.query_ops > 1_000_000 {
+        bail!(
+            "--query-ops {} is out of range (1 to 1,000,000)",
+            args.query_ops
+        );
+    }
     let workloads: Vec<Workload> = args
         .workloads
         .iter()
@@ -276,10 +345,29 @@ pub fn compare(args: &CompareArgs) -> Result<()> {
             temp.path().to_path_buf()
         }
     };
+    // Each engine starts from an empty directory. A kept directory (--dir) is cleared only if
+    // it holds a storelab database or nothing: --dir pointed at the wrong place must not cost
+    // the user files. All are checked before any is cleared, so a refusal touches nothing.
+    let mut engines: Vec<EngineKind> = Vec::new();
+    for &engine in &args.engines {
+        if !engines.contains(&engine) {
+            engines.push(engine);
+        }
+    }
+    for &engine in &engines {
+        let dir = base.join(engine.name());
+        if dir.exists() && !is_storelab_dir(&dir)? {
+            bail!(
+                "{} exists and is not a storelab database: refusing to clear it (choose \
+                 another --dir)",
+                dir.display()
+            );
+        }
+    }
     let started = Instant::now();
     let mut all: Vec<RunResult> = Vec::new();
     let data = UserTable::default();
-    for &engine in &args.engines {
+    for &engine in &engines {
         let dir = base.join(engine.name());
         if dir.exists() {
             std::fs::remove_dir_all(&dir).with_context(|| format!("clear {}", dir.display()))?;
@@ -309,7 +397,7 @@ pub fn compare(args: &CompareArgs) -> Result<()> {
             };
             let run_config = RunConfig {
                 ops,
-                threads: args.threads,
+                threads: args.threads as usize,
                 seed: args.seed,
                 ..RunConfig::default()
             };
@@ -338,7 +426,7 @@ pub fn compare(args: &CompareArgs) -> Result<()> {
         }
     }
     write_json(args.json.as_deref(), &all)?;
-    print_table(&args.engines, &workloads, &all);
+    print_table(&engines, &workloads, &all);
     println!(
         "\n{} records per table, {} ops per YCSB workload, {} per query, {} thread(s), \
          commit {}, memory {}, io {}{}; {:.0} s in all",
@@ -352,10 +440,46 @@ pub fn compare(args: &CompareArgs) -> Result<()> {
         if args.storage.direct { " direct" } else { "" },
         started.elapsed().as_secs_f64()
     );
+    if args.dir.is_some() {
+        // The reference engine lives in memory: it leaves no directory.
+        let kept: Vec<String> = engines
+            .iter()
+            .map(|e| base.join(e.name()))
+            .filter(|d| d.exists())
+            .map(|d| d.display().to_string())
+            .collect();
+        if !kept.is_empty() {
+            println!(
+                "databases kept in {} (storelab run --dir DIR, storelab check --db DIR)",
+                kept.join(", ")
+            );
+        }
+    }
+    if let Some(path) = &args.json {
+        println!(
+            "results appended to {} (storelab report {0})",
+            path.display()
+        );
+    }
     Ok(())
 }
 
-fn fmt_num(v: f64) -> String {
+/// Whether `dir` holds a storelab database (its catalog) or nothing at all: the directories
+/// `compare` may clear and `load` may write into.
+fn is_storelab_dir(dir: &Path) -> Result<bool> {
+    if dir
+        .join(storelab_table::catalog::CATALOG_FILE_NAME)
+        .exists()
+    {
+        return Ok(true);
+    }
+    let mut entries =
+        std::fs::read_dir(dir).with_context(|| format!("read directory {}", dir.display()))?;
+    Ok(entries.next().is_none())
+}
+
+/// A figure with three or so significant digits, for tables.
+pub(crate) fn fmt_num(v: f64) -> String {
     if v >= 100.0 {
         format!("{v:.0}")
     } else if v >= 1.0 {
@@ -414,12 +538,22 @@ fn print_table(engines: &[EngineKind], workloads: &[Workload], all: &[RunResult]
 
 /// `storelab load`.
 pub fn load(args: &LoadArgs) -> Result<()> {
-    check_sizes(args.records, 0, 1)?;
+    check_sizes(args.records, 1, 1)?;
     let workload = match args.dataset.as_str() {
         "usertable" => parse_workload("a")?,
         "orders" => parse_workload("scan-agg")?,
         other => bail!("unknown data set {other:?} (usertable or orders)"),
     };
+    if args.dir.exists() && !args.dir.is_dir() {
+        bail!("{} is a file, not a database directory", args.dir.display());
+    }
+    if args.dir.exists() && !is_storelab_dir(&args.dir)? {
+        bail!(
+            "{} is not a storelab database (no catalog.json) and not empty: give a new or \
+             empty directory, or one made by storelab load",
+            args.dir.display()
+        );
+    }
     if args
         .dir
         .join(storelab_table::catalog::CATALOG_FILE_NAME)
@@ -467,7 +601,20 @@ pub fn load(args: &LoadArgs) -> Result<()> {
 
 /// `storelab run`.
 pub fn run(args: &RunArgs) -> Result<()> {
-    check_sizes(1, args.ops, args.threads)?;
+    // With --duration the run stops on time, and --ops does not apply.
+    check_sizes(
+        1,
+        if args.duration.is_some() { 1 } else { args.ops },
+        args.threads,
+    )?;
+    if let Some(d) = args.duration
+        && !(d > 0.0 && d <= DURATION_S_MAX)
+    {
+        bail!("--duration {d} is out of range (more than 0 to {DURATION_S_MAX} seconds)");
+    }
+    if args.warmup > 1_000_000_000_000 {
+        bail!("--warmup {} is out of range (at most 10^12)", args.warmup);
+    }
     let workload = parse_workload(&args.workload)?;
     let found = engine_of(&args.dir)?;
     if let Some(e) = args.engine
@@ -488,7 +635,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let run_config = RunConfig {
         ops: args.ops,
         duration_s: args.duration,
-        threads: args.threads,
+        threads: args.threads as usize,
         warmup_ops: args.warmup,
         seed: args.seed,
     };
