@@ -141,6 +141,16 @@ pub struct LoadArgs {
     #[command(flatten)]
     pub storage: StorageArgs,
 
+    /// Insert in committed batches of N rows instead of the engine's bulk load (each batch
+    /// atomic and durable; a load into a table that has rows continues after them)
+    #[arg(long, value_name = "N")]
+    pub batch: Option<u64>,
+
+    /// With --batch: print "acknowledged <rows>" on stdout after each committed batch (what a
+    /// crash test reads to know which rows must survive)
+    #[arg(long, requires = "batch")]
+    pub acks: bool,
+
     /// Write the result as a JSON line to FILE
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -571,14 +581,34 @@ pub fn load(args: &LoadArgs) -> Result<()> {
     let config = args.storage.to_config()?;
     let db = open_engine(args.engine, &args.dir, &config)?;
     let pb = bar(args.quiet, args.records, &format!("{} load", args.engine));
-    let r = storelab_workload::load(
-        &*db,
-        &workload,
-        args.records,
-        UserTable::default(),
-        args.seed,
-        &|n| pb.set_position(n),
-    )?;
+    let r = match args.batch {
+        Some(0) => bail!("--batch 0: a batch needs at least one row"),
+        Some(batch) => storelab_workload::load_batched(
+            &*db,
+            &workload,
+            args.records,
+            UserTable::default(),
+            args.seed,
+            batch,
+            &|n| {
+                pb.set_position(n);
+                if args.acks {
+                    // Printed only after the batch's commit returned: these rows are durable.
+                    let mut out = std::io::stdout().lock();
+                    let _ = writeln!(out, "acknowledged {n}");
+                    let _ = out.flush();
+                }
+            },
+        )?,
+        None => storelab_workload::load(
+            &*db,
+            &workload,
+            args.records,
+            UserTable::default(),
+            args.seed,
+            &|n| pb.set_position(n),
+        )?,
+    };
     pb.finish_and_clear();
     println!(
         "loaded {} rows into {} ({}) in {:.2} s: {:.0} rows/s, {:.1} MiB on disk, write \

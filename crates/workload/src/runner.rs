@@ -100,6 +100,73 @@ pub fn load(
     )
 }
 
+/// Loads `records` rows as ordinary inserts in atomic, durable batches of `batch_rows`,
+/// starting after the rows already in the table (so an interrupted load continues), and
+/// calls `acknowledged` with the rows committed so far after each batch: the load phase of
+/// an insert benchmark, and what the kill -9 test reads to know which rows must survive.
+pub fn load_batched(
+    engine: &dyn Engine,
+    workload: &Workload,
+    records: u64,
+    data: UserTable,
+    seed: u64,
+    batch_rows: u64,
+    acknowledged: Progress<'_>,
+) -> Result<PhaseResult> {
+    if batch_rows == 0 {
+        return Err(Error::InvalidArgument(
+            "batches need at least one row".into(),
+        ));
+    }
+    let table = open_or_create(engine, workload, data)?;
+    let first = table.stats()?.row_count;
+    let before = engine.stats()?;
+    let start = Instant::now();
+    let mut histogram = new_histogram();
+    let mut n = first;
+    while n < records {
+        let end = (n + batch_rows).min(records);
+        let ops: Vec<storelab_table::Op> = (n..end)
+            .map(|i| {
+                storelab_table::Op::Insert(match workload {
+                    Workload::Ycsb { .. } => data.row(i, seed),
+                    Workload::Analytic { .. } => Orders.row(i, seed),
+                })
+            })
+            .collect();
+        let t = Instant::now();
+        table.apply(&ops)?;
+        let us = t.elapsed().as_micros().max(1) as u64;
+        histogram
+            .record(us.min(HISTOGRAM_US_MAX))
+            .expect("clamped to the histogram's range");
+        n = end;
+        acknowledged(n);
+    }
+    let elapsed = start.elapsed();
+    let after = engine.stats()?;
+    let loaded = n - first;
+    let row_bytes = match workload {
+        Workload::Ycsb { .. } => data.row_bytes(),
+        Workload::Analytic { .. } => 120,
+    };
+    let mut latency = BTreeMap::new();
+    latency.insert("batch".to_string(), LatencySummary::from(&histogram));
+    finish_phase(
+        engine,
+        &*table,
+        "load",
+        workload,
+        loaded,
+        elapsed,
+        latency,
+        &before,
+        &after,
+        loaded * row_bytes,
+        loaded,
+    )
+}
+
 fn open_or_create(
     engine: &dyn Engine,
     workload: &Workload,
