@@ -94,10 +94,10 @@ fn harness_catches_lost_acknowledged_commits() {
     );
 }
 
-/// Bug: with the power cut inside `create_table` (after the log holds the new table's pages,
-/// before the catalog names it), recovery fails: "WAL record at 0/00000028 refers to relation
-/// 33, which is not attached". The first case: torn=fpi, cut AfterSync(5) counted from the
-/// engine's open, crash seed 5. The harness arms its cuts after the setup until this passes.
+/// Regression: with the power cut inside `create_table` after the log held the new table's
+/// pages but before the catalog named it, recovery failed ("WAL record at 0/00000028 refers
+/// to relation 33, which is not attached"). The catalog now names a table first. The first
+/// case found: torn=fpi, cut AfterSync(5) counted from the engine's open, crash seed 5.
 #[test]
 fn crash_inside_create_table_recovers() {
     let config = CrashConfig {

@@ -65,8 +65,8 @@
 //! - The catalog file (`catalog.json`) is written with `std::fs`, not through the fault
 //!   device, so it is always "durable"; it is replaced atomically and synced before
 //!   `create_table` returns, which is what the real disk would leave too.
-//! - The setup runs before the cut is armed unless [`CrashConfig::cut_in_setup`] is set
-//!   (off for now: see its doc).
+//! - Cuts may fall inside the setup (opening the engine, creating the tables) unless
+//!   [`CrashConfig::cut_in_setup`] is cleared.
 //! - The power goes off before the whole batch of I/Os containing the chosen one, not in its
 //!   middle.
 

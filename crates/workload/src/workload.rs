@@ -60,7 +60,8 @@ pub struct YcsbMix {
 }
 
 impl YcsbMix {
-    /// YCSB core workload `A`..`F` (NOTES.md has the exact table).
+    /// YCSB core workload `A`..`F`: read/update/insert/scan/read-modify-write proportions
+    /// and request distribution as in YCSB's `workloads/workload[a-f]` files.
     pub fn core(letter: char) -> Option<YcsbMix> {
         let (read, update, insert, scan, rmw, distribution) = match letter.to_ascii_uppercase() {
             'A' => (0.5, 0.5, 0.0, 0.0, 0.0, Distribution::Zipfian),
