@@ -4,7 +4,7 @@
 //! ```text
 //!   <dir>/catalog.json
 //!   {
-//!     "format_version": 1,
+//!     "format_version": 2,
 //!     "engine": "heap",
 //!     "next_table_id": 3,
 //!     "tables": [
@@ -45,7 +45,10 @@ pub const CATALOG_FILE_NAME: &str = "catalog.json";
 /// The temporary file a new catalog is written to before it is renamed into place.
 pub const CATALOG_TMP_FILE_NAME: &str = "catalog.json.tmp";
 /// The catalog format this build reads and writes.
-pub const CATALOG_FORMAT_VERSION: u64 = 1;
+pub const CATALOG_FORMAT_VERSION: u64 = 2;
+/// The key of the checksum: CRC-32C of the compact JSON serialisation of the rest of the
+/// object (so a flipped byte that changes any value is detected; whitespace does not count).
+pub const CATALOG_CRC_KEY: &str = "crc32c";
 /// Largest catalog file accepted on open, in bytes (a corrupt length cannot make us read a
 /// huge file into memory).
 pub const CATALOG_SIZE_MAX: u64 = 16 << 20;
@@ -219,19 +222,24 @@ impl Catalog {
 
     /// Reads and validates `path`.
     fn load(dir: PathBuf, path: &Path, engine_name: &str) -> Result<Catalog> {
-        let corrupt = |reason: String| Error::corrupt(path.display().to_string(), reason);
         let file = File::open(path).map_err(|source| io_error(path, source))?;
         let mut text = Vec::new();
         file.take(CATALOG_SIZE_MAX + 1)
             .read_to_end(&mut text)
             .map_err(|source| io_error(path, source))?;
+        Catalog::parse(dir, path, &text, engine_name)
+    }
+
+    /// Validates catalog bytes read from `path`.
+    fn parse(dir: PathBuf, path: &Path, text: &[u8], engine_name: &str) -> Result<Catalog> {
+        let corrupt = |reason: String| Error::corrupt(path.display().to_string(), reason);
         if text.len() as u64 > CATALOG_SIZE_MAX {
             return Err(corrupt(format!("larger than {CATALOG_SIZE_MAX} bytes")));
         }
         // The version is read first, on its own, so that a file of another version is
         // reported as such rather than as a parse error of fields this build does not know.
         let json: serde_json::Value =
-            serde_json::from_slice(&text).map_err(|e| corrupt(format!("not JSON: {e}")))?;
+            serde_json::from_slice(text).map_err(|e| corrupt(format!("not JSON: {e}")))?;
         let version = json
             .get("format_version")
             .and_then(serde_json::Value::as_u64)
@@ -242,6 +250,18 @@ impl Catalog {
                 found: version,
                 expected: CATALOG_FORMAT_VERSION,
             });
+        }
+        let mut json = json;
+        let stored = json
+            .as_object_mut()
+            .and_then(|o| o.remove(CATALOG_CRC_KEY))
+            .and_then(|v| v.as_u64())
+            .ok_or_else(|| corrupt(format!("no {CATALOG_CRC_KEY}")))?;
+        let actual = catalog_crc(&json);
+        if stored != u64::from(actual) {
+            return Err(corrupt(format!(
+                "checksum {stored:#010x}, computed {actual:#010x}"
+            )));
         }
         let file: CatalogFile =
             serde_json::from_value(json).map_err(|e| corrupt(format!("bad structure: {e}")))?;
@@ -300,7 +320,13 @@ impl Catalog {
             next_table_id: self.next_id,
             tables: self.tables.values().cloned().collect(),
         };
-        let mut text = serde_json::to_vec_pretty(&file)
+        let mut json = serde_json::to_value(&file)
+            .map_err(|e| Error::InvalidArgument(format!("catalog does not serialize: {e}")))?;
+        let crc = catalog_crc(&json);
+        json.as_object_mut()
+            .expect("the catalog is an object")
+            .insert(CATALOG_CRC_KEY.to_string(), crc.into());
+        let mut text = serde_json::to_vec_pretty(&json)
             .map_err(|e| Error::InvalidArgument(format!("catalog does not serialize: {e}")))?;
         text.push(b'\n');
         let tmp = self.dir.join(CATALOG_TMP_FILE_NAME);
@@ -327,6 +353,18 @@ impl Catalog {
         }
         Ok(())
     }
+}
+
+/// CRC-32C of the compact serialisation of a catalog object without its checksum.
+fn catalog_crc(json: &serde_json::Value) -> u32 {
+    crc32c::crc32c(&serde_json::to_vec(json).expect("a JSON value serialises"))
+}
+
+/// Decodes catalog bytes as `open_or_create` would (for fuzzing: never panics, bounded).
+pub fn decode_for_fuzzing(bytes: &[u8]) -> Result<()> {
+    let dir = std::env::temp_dir();
+    let path = dir.join("fuzzed-catalog.json");
+    Catalog::parse(dir.clone(), &path, bytes, "heap").map(|_| ())
 }
 
 fn io_error(path: &Path, source: std::io::Error) -> Error {
@@ -401,15 +439,15 @@ mod tests {
     #[test]
     fn open_refuses_another_format_version() {
         let dir = tempfile::tempdir().unwrap();
-        let text = r#"{"format_version": 2, "something_new": true}"#;
+        let text = r#"{"format_version": 3, "something_new": true}"#;
         fs::write(dir.path().join(CATALOG_FILE_NAME), text).unwrap();
         let result = Catalog::open_or_create(dir.path(), "heap");
         assert!(
             matches!(
                 result,
                 Err(Error::CatalogVersion {
-                    found: 2,
-                    expected: 1,
+                    found: 3,
+                    expected: 2,
                     ..
                 })
             ),
