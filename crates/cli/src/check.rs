@@ -13,7 +13,9 @@
 //! For an engine's directory (`--db DIR`, holding `catalog.json`), the database is opened as
 //! the engine opens it (recovery runs first, as it would at any open) and every table's
 //! structures are verified (`Engine::check`: for the heap, page layout, HOT chains, and that
-//! every live row is in every index and every index entry points at a used line pointer).
+//! every live row is in every index and every index entry points at a used line pointer; for
+//! the clustered engine's LSM layout, every table block of the tree, the levels, every
+//! secondary entry against its row, and no key outside the tables' index ids).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -123,6 +125,13 @@ fn check_db(dir: &std::path::Path, page_size: PageSize) -> Result<String> {
             &config,
             storelab_clustered::ClusteredOptions::default(),
         )?),
+        storelab_clustered::LSM_ENGINE_NAME => {
+            Box::new(storelab_clustered::ClusteredLsmEngine::open(
+                dir,
+                &config,
+                storelab_clustered::LsmOptions::default(),
+            )?)
+        }
         other => bail!("unknown engine {other:?} in {}", path.display()),
     };
     engine.check()?;

@@ -19,17 +19,21 @@ pub enum EngineKind {
     Heap,
     /// InnoDB-style clustered B+tree (crates/clustered).
     Clustered,
+    /// The clustered engine with its indexes in one LSM tree, MyRocks' layout
+    /// (crates/clustered on crates/lsm).
+    Lsm,
     /// The in-memory `BTreeMap` reference engine (crates/table): the expected answers, no I/O.
     Reference,
 }
 
 impl EngineKind {
     /// The storage engines `compare` runs by default.
-    pub const DEFAULT: &[EngineKind] = &[EngineKind::Heap, EngineKind::Clustered];
+    pub const DEFAULT: &[EngineKind] = &[EngineKind::Heap, EngineKind::Clustered, EngineKind::Lsm];
     /// Every engine, in table order.
     pub const ALL: &[EngineKind] = &[
         EngineKind::Heap,
         EngineKind::Clustered,
+        EngineKind::Lsm,
         EngineKind::Reference,
     ];
 
@@ -38,7 +42,19 @@ impl EngineKind {
         match self {
             EngineKind::Heap => "heap",
             EngineKind::Clustered => "clustered",
+            EngineKind::Lsm => "lsm",
             EngineKind::Reference => "reference",
+        }
+    }
+
+    /// The engine name a database of this kind records in its catalog (`None`: the
+    /// reference engine keeps no directory).
+    pub fn catalog_name(self) -> Option<&'static str> {
+        match self {
+            EngineKind::Heap => Some(storelab_heap::engine::ENGINE_NAME),
+            EngineKind::Clustered => Some(storelab_clustered::ENGINE_NAME),
+            EngineKind::Lsm => Some(storelab_clustered::LSM_ENGINE_NAME),
+            EngineKind::Reference => None,
         }
     }
 
@@ -171,6 +187,14 @@ pub fn open_engine(
             )
             .with_context(|| format!("open clustered database in {}", dir.display()))?,
         ),
+        EngineKind::Lsm => Box::new(
+            storelab_clustered::ClusteredLsmEngine::open(
+                dir,
+                config,
+                storelab_clustered::LsmOptions::default(),
+            )
+            .with_context(|| format!("open clustered-lsm database in {}", dir.display()))?,
+        ),
         EngineKind::Reference => Box::new(ReferenceEngine::new(1 << 20)),
     })
 }
@@ -190,5 +214,9 @@ pub fn engine_of(dir: &Path) -> Result<EngineKind> {
         .get("engine")
         .and_then(|e| e.as_str())
         .context("the catalog names no engine")?;
-    name.parse::<EngineKind>().map_err(anyhow::Error::msg)
+    EngineKind::ALL
+        .iter()
+        .copied()
+        .find(|e| e.catalog_name() == Some(name))
+        .with_context(|| format!("unknown engine {name:?} in {}", path.display()))
 }

@@ -3,7 +3,8 @@
 //! to a physical location. It implements the same [`Engine`](storelab_table::Engine) and
 //! [`Table`](storelab_table::Table) traits as the heap engine, on the same pager, log and
 //! B+tree, so a workload runs unchanged on both and the differences measured are the
-//! designs'.
+//! designs'. Its indexes live either in B+trees (below) or, chosen when the database is
+//! created, all in one LSM tree with MyRocks' key layout ("The LSM layout" below).
 //!
 //! ```text
 //!   t1.primary.idx   B+tree: encode(pk)                    -> encoded row
@@ -185,19 +186,126 @@
 //! - **One writer per table**, where InnoDB latches leaves and lets writers in different
 //!   subtrees proceed in parallel.
 //!
+//! # The LSM layout (MyRocks)
+//!
+//! The same tables, the same `Engine`/`Table` traits and the same key and row encodings,
+//! stored the way MyRocks stores InnoDB's clustered design in RocksDB: [`ClusteredLsmEngine`]
+//! (catalog engine `clustered-lsm`). The layout is chosen when the database is created and
+//! recorded in the catalog; [`open_clustered`] opens a directory with the layout it was
+//! created with ([`Layout`]).
+//!
+//! ```text
+//!   DIR/catalog.json  engine "clustered-lsm"        DIR/wal/   the shared log
+//!   DIR/lsm/          ONE LSM tree for every table (MyRocks' default column family)
+//!
+//!   key = index id (4 bytes, big-endian) ++ ...                  value
+//!   +-------------+-------------------------------------------+  +------------------+
+//!   | 00 00 00 21 | encode(pk)                                |  | encode_row(row)  |  primary
+//!   | 00 00 00 22 | encode(by_city cols) | encode(pk)         |  | (empty)          |  index 0
+//!   | 00 00 00 23 | encode(by_name cols) | encode(pk)         |  | (empty)          |  index 1
+//!   | 00 00 00 3f |  (alone)                                  |  | i64 row-id mark  |  no-pk only
+//!   +-------------+-------------------------------------------+  +------------------+
+//!   table t owns ids t*32 .. t*32+32: primary t*32+1, secondary i t*32+2+i, mark t*32+31
+//!   (the B+tree layout's log relation numbers). Table 1 above: ids 0x20..0x40.
+//! ```
+//!
+//! One tree per database rather than per table, as MyRocks does by default: the memtable,
+//! the log, the flushes and the compactions are shared, so small tables cost nothing extra
+//! and the write amplification measured is the database's; a per-table tree would give each
+//! table its own memtable and level shape (MyRocks' column family per index is that option).
+//! The price is that per-table figures of the tree (`lsm_*` counters) are the database's and
+//! a table's size on disk is estimated from the tables overlapping its id range.
+//!
+//! **Write path.** `apply` holds the table's lock, and for each op *reads* what it must, then
+//! records its writes in an in-memory batch (a map from key to new value or tombstone; later
+//! ops of the batch see earlier ones through it, as MyRocks' `WriteBatchWithIndex`):
+//!
+//! - insert: a get of the primary key (uniqueness; skipped for hidden row ids) and a seek per
+//!   unique secondary index; then a put of the row and one of each secondary entry;
+//! - update: a get of the old row (to report whether it existed and, as MyRocks, to know the
+//!   old secondary keys); a seek per unique index whose key changed; then a *blind put* of the
+//!   new row (no read-modify-write of a page: the old version stays in the tree until
+//!   compaction drops it) and, for each index whose key changed, a delete of the old entry and
+//!   a put of the new one (none for an index whose key did not change);
+//! - delete: a get of the old row, then tombstones for the row and each of its entries.
+//!
+//! Nothing reaches the tree until every op has passed, so a refused op leaves the table
+//! unchanged with no undo; then the whole batch is one `Lsm::write_batch_uncommitted` (one log
+//! record, or one atomic group of records if large) and one commit: atomic by construction.
+//!
+//! **Read path.** `get` is one `Lsm::get` (memtables, then L0 newest first, then one table per
+//! level, bloom filter first). Primary scans are the tree's range iterators over
+//! `id ++ bounds` (reverse with `range_rev`); a secondary scan is a range over the index's ids
+//! plus one primary get per entry (none when covering); a bitmap scan collects the primary
+//! keys, sorts them and gets the rows in key order. Scans hold the table's read lock.
+//!
+//! **Counters** (`Table::stats().counters`): `inserts`, `updates`, `updates_unchanged`,
+//! `deletes`, `gets`, `scans`; `primary_gets` (point reads of rows: gets, old rows, unique
+//! checks, secondary lookups), `secondary_seeks` (secondary range iterators opened: scans and
+//! unique checks), `unique_check_reads` (reads made only to enforce uniqueness),
+//! `old_row_reads` (reads of the old row by updates and deletes); `secondary_entries_inserted`,
+//! `_deleted`, `_written`, `update_secondary_entries_written`, `covering_rows`,
+//! `bitmap_scans`, `row_id_marks_written`, `rows_bulk_loaded`; `lsm_puts`, `lsm_deletes`
+//! (keys written to the tree). Then the tree's own figures, database-wide: per level
+//! `lsm_l{n}_tables`, `_bytes`, `_flush_bytes_written`, `_compaction_bytes_written`,
+//! `_compaction_bytes_read`, `_compactions`; `lsm_bloom_checks`, `lsm_bloom_negatives`,
+//! `lsm_bloom_false_positives`, `lsm_get_table_candidates`, `lsm_get_tables_read`,
+//! `lsm_write_amplification_permille` (WAL + tables + manifest over user bytes, in
+//! thousandths), `lsm_write_amplification_tables_permille`, flushes, compactions, stalls,
+//! memtable, pinned and cache bytes.
+//!
+//! **Memory budget.** `StorageConfig::pool_bytes` is what a B+tree engine's buffer pool gets.
+//! Here the pager's pool (which holds no table data: the log's checkpoint flushes it) gets
+//! its minimum of 16 frames and the tree's block cache the rest
+//! ([`lsm_engine::block_cache_bytes`]). Memtables and the index and filter blocks of open
+//! tables are outside the budget, as RocksDB's write buffers are, and reported.
+//!
+//! **Invariants** (checked by `check()`): 1. the tree's own (`Lsm::check`: every block,
+//! levels ordered and non-overlapping); 2. every row decodes, fits and sits under its own
+//! key (a row id in `1..next_row_id`); 3. every secondary entry has its row with that key and
+//! every row has its entries, with empty values; 4. a unique index holds each key once;
+//! 5. the row count kept in memory equals the rows; 6. no key lies outside the id spaces of
+//! the catalog's tables, and within one only the ids above are used.
+//!
+//! **Crash safety.** A batch is one LSM write batch, replayed all or none from the log; the
+//! tree's memtables are rebuilt from the log at open (`Wal::open`, `Lsm::open`, then
+//! `Wal::recover`), and its retention hook keeps the log they need through any checkpoint. A
+//! bulk load into an empty table is marked `loading` in the catalog until the log is durable
+//! past its last write; a table found marked at open is erased. `tests/lsm_crash.rs` cuts the
+//! power at every sync point and at random I/O points in each torn-page mode.
+//!
+//! **Simplified versus MyRocks.** No transactions, snapshots or row locks (the table lock
+//! serializes a table's writers; MyRocks locks rows and checks uniqueness against a
+//! snapshot); plain deletes for secondary entries where MyRocks uses `SingleDelete`; no
+//! prefix bloom filters (MyRocks' filters on the index-id-and-key prefix make secondary seeks
+//! cheap; here only point gets use the filters); no reverse column families; index ids
+//! derived from table ids instead of allocated in a data dictionary; no TTL, no
+//! `rocksdb_bulk_load` ingestion of sorted files (a bulk load writes sorted batches through
+//! the memtable); the row count is counted by a scan at open instead of kept in table
+//! statistics.
+//!
 //! # Further reading
 //!
-//! The MySQL manual, "Clustered and Secondary Indexes", "The Physical Structure of an InnoDB
+//! Matsunobu et al., "MyRocks: LSM-Tree Database Storage Engine Serving Facebook's Social
+//! Graph" (VLDB 2020) and the MyRocks wiki ("Data Dictionary", "Bulk Loading"). The MySQL
+//! manual, "Clustered and Secondary Indexes", "The Physical Structure of an InnoDB
 //! Index", "Configuring the Merge Threshold for Index Pages", "Multi-Range Read
 //! Optimization", "Change Buffer", "Adaptive Hash Index"; Jeremy Cole's "B+Tree index
 //! structures in InnoDB" (2013); Uber Engineering, "Why Uber Engineering Switched from
 //! Postgres to MySQL" (2016).
 
 pub mod engine;
+pub mod layout;
 mod leaf_reader;
+pub mod lsm_engine;
+pub mod lsm_table;
 pub mod table;
 
 pub use engine::{ClusteredEngine, ENGINE_NAME};
+pub use layout::{Layout, open_clustered};
+pub use lsm_engine::{ClusteredLsmEngine, LSM_ENGINE_NAME, LsmOptions};
+pub use lsm_table::{ClusteredLsmTable, IndexId};
 pub use storelab_btree::{BTreeConfig, SplitPolicy};
+pub use storelab_lsm::{CompactionStyle, LsmConfig};
 pub use storelab_table::{Storage, StorageConfig};
 pub use table::{ClusteredOptions, ClusteredTable, ROW_SIZE_MAX};

@@ -37,7 +37,7 @@ pub const ROW_ID_FIRST: i64 = 1;
 /// last one in the table when it was deleted (see `ClusteredTable::delete_op`).
 const ROW_ID_MARK_KEY: &[u8] = b"row_id_mark";
 /// Size of the row-id mark's value (an i64, little-endian).
-const ROW_ID_MARK_SIZE: usize = 8;
+pub(crate) const ROW_ID_MARK_SIZE: usize = 8;
 
 /// Settings of the clustered engine's tables (the knobs the experiments turn).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -168,19 +168,20 @@ impl<T, E: Into<Error>> Fatal<T> for std::result::Result<T, E> {
     }
 }
 
-/// Applies the scan's predicate, projection and limit, and counts visited rows.
-struct Emitter<'s, 'v> {
-    schema: &'s Schema,
-    projection: Option<&'s [usize]>,
-    predicate: Option<Predicate<'s>>,
-    visit: Visitor<'v>,
-    limit: u64,
-    count: u64,
+/// Applies the scan's predicate, projection and limit, and counts visited rows (shared with
+/// the LSM layout's tables).
+pub(crate) struct Emitter<'s, 'v> {
+    pub(crate) schema: &'s Schema,
+    pub(crate) projection: Option<&'s [usize]>,
+    pub(crate) predicate: Option<Predicate<'s>>,
+    pub(crate) visit: Visitor<'v>,
+    pub(crate) limit: u64,
+    pub(crate) count: u64,
 }
 
 impl Emitter<'_, '_> {
     /// Offers a whole row; returns whether the scan goes on.
-    fn row(&mut self, row: Row) -> bool {
+    pub(crate) fn row(&mut self, row: Row) -> bool {
         if self.predicate.is_some_and(|p| !p(&row)) {
             return true;
         }
@@ -192,7 +193,7 @@ impl Emitter<'_, '_> {
     }
 
     /// Offers a row already projected (no predicate applies); returns whether to go on.
-    fn projected(&mut self, row: Row) -> bool {
+    pub(crate) fn projected(&mut self, row: Row) -> bool {
         self.count += 1;
         (self.visit)(row) && self.count < self.limit
     }
@@ -1020,7 +1021,7 @@ impl ClusteredTable {
     }
 }
 
-fn as_ref(bound: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+pub(crate) fn as_ref(bound: &Bound<Vec<u8>>) -> Bound<&[u8]> {
     match bound {
         Bound::Included(v) => Bound::Included(v.as_slice()),
         Bound::Excluded(v) => Bound::Excluded(v.as_slice()),

@@ -93,6 +93,11 @@ pub struct LsmConfig {
     pub background: bool,
     /// The manifest is rewritten as a fresh snapshot once it grows beyond this.
     pub manifest_bytes_max: u64,
+    /// The active memtable is frozen (and so flushed) once the log written since the oldest
+    /// record the tree still needs exceeds this, even if the memtable is small: other writers
+    /// of the shared log must not make the tree hold the log back without bound (RocksDB's
+    /// `max_total_wal_size`).
+    pub log_retained_bytes_max: u64,
 }
 
 impl Default for LsmConfig {
@@ -118,6 +123,7 @@ impl Default for LsmConfig {
             block_cache_bytes: 8 << 20,
             background: true,
             manifest_bytes_max: 1 << 20,
+            log_retained_bytes_max: 256 << 20,
         }
     }
 }
@@ -197,6 +203,12 @@ impl LsmConfig {
         }
         if self.tier_merge_width < 2 {
             return bad("tier_merge_width must be at least 2".into());
+        }
+        if self.log_retained_bytes_max < self.memtable_bytes_max as u64 {
+            return bad(format!(
+                "log_retained_bytes_max {} < memtable_bytes_max {}",
+                self.log_retained_bytes_max, self.memtable_bytes_max
+            ));
         }
         if self.tier_merge_width > self.l0_stop_trigger {
             return bad("tier_merge_width must not exceed l0_stop_trigger".into());

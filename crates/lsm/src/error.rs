@@ -75,9 +75,9 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
-    /// The log no longer holds records the memtable needs (it was recycled by a checkpoint that
-    /// did not go through [`crate::Lsm::checkpoint`], or the LSM was opened after
-    /// `Wal::recover`).
+    /// The log no longer holds records the memtable needs: a checkpoint recycled them while
+    /// the tree's retention hook was not registered (the tree was opened after
+    /// `Wal::recover`, or the log was checkpointed while the tree was closed).
     #[error("the log needed from {needed} is gone (the log starts at {available})")]
     LogRecycled {
         /// Where replay had to start.

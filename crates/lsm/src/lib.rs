@@ -67,10 +67,19 @@
 //! and compacts, through the pager's `FaultDevice`, and checks that the recovered tree holds
 //! exactly a prefix of the writes that contains every acknowledged one.
 //!
-//! Opening order: `Wal::open`, `Lsm::open`, then `Wal::recover` (whose checkpoint may
-//! recycle old log segments) with [`register_redo`] in the registry. Checkpoints of the log
-//! must go through [`Lsm::checkpoint`], which flushes the memtables first: the log has no
-//! hook yet for "keep the log from this LSN", which is what a memtable needs.
+//! **The log is kept for the memtables.** The tree registers a retention hook with the log
+//! (`Wal::add_retention`) that answers the manifest's durable `log_covered`, so a checkpoint
+//! of the shared log, by whoever takes it, never recycles a segment holding records of an
+//! unflushed memtable (PostgreSQL's replication-slot `restart_lsn`, RocksDB's
+//! `min_log_number_to_keep`). `log_covered` moves forward when a flush's manifest edit is
+//! synced, and when [`Lsm::release_log`] finds every memtable empty; a memtable that holds the
+//! log back by more than `log_retained_bytes_max` is frozen and flushed. So checkpoints need
+//! no flush: [`Lsm::checkpoint`] is `release_log` and then `Wal::checkpoint`, and nothing
+//! waits for a flush while holding the tree's write lock (which could deadlock against a
+//! writer that holds an atomic group and waits for that lock).
+//!
+//! Opening order: `Wal::open`, `Lsm::open` (which registers the hook), then `Wal::recover`
+//! (whose checkpoint then keeps what the tree needs) with [`register_redo`] in the registry.
 //!
 //! # Simplified versus RocksDB
 //!

@@ -4,6 +4,7 @@ use std::collections::{HashMap, HashSet};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -11,8 +12,8 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use storelab_pager::buffer_pool::WriteBackHook;
 use storelab_pager::{BufferPool, Disk, FileId, IoCause, Lsn};
 use storelab_wal::{
-    EndReason, RECORD_GROUP_END, RECORD_GROUP_FIRST, RECORD_IN_GROUP, Record, RecordBuilder, Wal,
-    WalReader,
+    EndReason, RECORD_GROUP_END, RECORD_GROUP_FIRST, RECORD_IN_GROUP, Record, RecordBuilder,
+    RetentionId, Wal, WalReader,
 };
 
 use crate::block_cache::BlockCache;
@@ -85,6 +86,10 @@ struct Inner {
     wake: Condvar,
     done: Condvar,
     stats: StatsCounters,
+    /// The manifest's durable `log_covered`: the oldest log position the tree still needs
+    /// (its unflushed memtables' records start there). Read by the log's retention hook,
+    /// which must not take locks; written after each manifest edit that moves it.
+    log_retained: Arc<AtomicU64>,
 }
 
 /// An LSM tree of byte keys and byte values over the pager's `Disk` and the shared `Wal`.
@@ -93,6 +98,8 @@ struct Inner {
 pub struct Lsm {
     inner: Arc<Inner>,
     worker: Mutex<Option<JoinHandle<()>>>,
+    /// The tree's retention hook in the log (removed when the tree is dropped).
+    retention: RetentionId,
 }
 
 impl std::fmt::Debug for Lsm {
@@ -119,9 +126,10 @@ impl Lsm {
     ///
     /// Order of opening a database with an LSM: `Wal::open`, then `Lsm::open` (which replays
     /// the tree's records from the log into a table), then `Wal::recover` (register
-    /// [`crate::register_redo`] first). Opening after `Wal::recover` also works as long as the
-    /// recovery's checkpoint did not recycle the segments the tree needs; if it did, the
-    /// error is [`Error::LogRecycled`].
+    /// [`crate::register_redo`] first). The tree registers its retention hook with the log
+    /// here, so the recovery's checkpoint keeps the segments its memtable needs; opened after
+    /// `Wal::recover`, it finds them only if that checkpoint happened not to recycle them
+    /// (else the error is [`Error::LogRecycled`]).
     pub fn open(dir: &Path, config: LsmConfig, disk: &Arc<Disk>, wal: &Arc<Wal>) -> Result<Lsm> {
         config.validate()?;
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, "create directory", e))?;
@@ -296,8 +304,15 @@ impl Lsm {
             wake: Condvar::new(),
             done: Condvar::new(),
             stats,
+            log_retained: Arc::new(AtomicU64::new(replay_end.0)),
             config,
         });
+        // From here on no checkpoint recycles the log the memtables need (invariant 6). The
+        // hook holds only the counter, not the tree: a dropped tree pins nothing.
+        let retained = Arc::clone(&inner.log_retained);
+        let retention = wal.add_retention(Arc::new(move || {
+            Some(Lsn(retained.load(Ordering::Acquire)))
+        }));
         let worker = if inner.config.background {
             let bg = Arc::clone(&inner);
             Some(
@@ -312,6 +327,7 @@ impl Lsm {
         let lsm = Lsm {
             inner,
             worker: Mutex::new(worker),
+            retention,
         };
         lsm.inner.kick();
         Ok(lsm)
@@ -400,35 +416,51 @@ impl Lsm {
         })
     }
 
-    /// Takes a log checkpoint without losing memtable records: flushes every memtable while
-    /// holding the write lock (so no write of this tree can fall between the flush and the
-    /// new redo point), checkpoints the log, and records the new redo point as the tree's
-    /// replay start. Must not be called inside an atomic group; an engine that writes to the
-    /// tree from inside its own atomic groups must not run this concurrently with them (lock
-    /// order: atomic group, then the tree's write lock).
+    /// Takes a log checkpoint: [`Lsm::release_log`], then `Wal::checkpoint`. Kept for
+    /// callers that hold only the tree; a plain `Wal::checkpoint` is just as safe, since the
+    /// tree's retention hook keeps the log its memtables need. Does not flush: the memtables'
+    /// records stay in the log until a flush writes them into a table. Must not be called
+    /// inside an atomic group (the log refuses a checkpoint there).
     pub fn checkpoint(&self, pool: &BufferPool) -> Result<Lsn> {
-        if self.inner.wal.in_atomic_group() {
-            return Err(Error::InvalidState(
-                "checkpoint inside an atomic group".into(),
-            ));
-        }
-        let _w = self.inner.write.lock();
-        self.inner.freeze();
-        self.inner.kick();
-        self.inner.wait_until(|st| st.imms.is_empty())?;
-        let redo = self.inner.wal.checkpoint(pool)?;
+        self.release_log()?;
+        Ok(self.inner.wal.checkpoint(pool)?)
+    }
+
+    /// Lets the log go up to its current end if every memtable is empty: an idle tree would
+    /// otherwise keep holding the log from its last flush. Cheap (a manifest edit only when
+    /// the position moves) and never waits for a flush.
+    pub fn release_log(&self) -> Result<()> {
+        self.inner.check_poison()?;
+        let end = {
+            // Under the write lock no write of the tree is between its log record and its
+            // memtable insert, so empty memtables mean every record of the tree before the
+            // log's end is in a table.
+            let _w = self.inner.write.lock();
+            let st = self.inner.state.read();
+            if !st.mem.is_empty() || !st.imms.is_empty() {
+                return Ok(());
+            }
+            self.inner.wal.insert_lsn()
+        };
         let mut m = self.inner.manifest.lock();
-        if redo > m.log_covered {
-            m.log_covered = redo;
-            let edit = VersionEdit {
-                log_covered: redo,
-                last_seq: m.last_seq,
-                next_table: m.next_table,
-                ..VersionEdit::default()
-            };
-            self.inner.log_edit(&mut m, &edit)?;
+        if end <= m.log_covered {
+            return Ok(());
         }
-        Ok(redo)
+        let edit = VersionEdit {
+            log_covered: end,
+            last_seq: m.last_seq,
+            next_table: m.next_table,
+            ..VersionEdit::default()
+        };
+        self.inner.log_edit(&mut m, &edit)?;
+        m.log_covered = end;
+        self.inner.log_retained.fetch_max(end.0, Ordering::AcqRel);
+        self.inner.maybe_rewrite_manifest(&mut m)
+    }
+
+    /// The oldest log position the tree still needs (its retention hook's answer).
+    pub fn log_retained_lsn(&self) -> Lsn {
+        Lsn(self.inner.log_retained.load(Ordering::Acquire))
     }
 
     /// Counters, sizes per level and the amplifications.
@@ -466,6 +498,10 @@ impl Lsm {
 
 impl Drop for Lsm {
     fn drop(&mut self) {
+        // The next open replays from the manifest's `log_covered`; until then the log must
+        // not be recycled past it, so reopen the tree before the log's next checkpoint (an
+        // engine drops the tree and the log together).
+        self.inner.wal.remove_retention(self.retention);
         {
             let mut sig = self.inner.signal.lock();
             sig.shutdown = true;
@@ -561,7 +597,16 @@ impl Inner {
             mem.set_end_lsn(end);
             bump(&self.stats.user_write_count, chunk.len() as u64);
             *last_seq = SeqNo(first.0 + chunk.len() as u64 - 1);
-            if mem.size_bytes() >= self.config.memtable_bytes_max {
+            // A full memtable is frozen; so is one that holds the log back too far (other
+            // writers of the shared log fill it while this tree's memtable stays small:
+            // RocksDB's `max_total_wal_size`).
+            let retained_bytes = end
+                .0
+                .saturating_sub(self.log_retained.load(Ordering::Acquire));
+            if mem.size_bytes() >= self.config.memtable_bytes_max
+                || (retained_bytes > self.config.log_retained_bytes_max
+                    && self.state.read().imms.is_empty())
+            {
                 rotated |= self.freeze();
             }
             chunk_start = chunk_end;
@@ -753,6 +798,9 @@ impl Inner {
         self.log_edit(&mut m, &edit)?;
         m.log_covered = edit.log_covered;
         m.last_seq = edit.last_seq;
+        // The edit is durable: the log before `log_covered` may now be recycled.
+        self.log_retained
+            .fetch_max(edit.log_covered.0, Ordering::AcqRel);
         {
             let mut st = self.state.write();
             let first = st.imms.remove(0);
@@ -1240,19 +1288,19 @@ fn replay_log(wal: &Arc<Wal>, tree_id: u32, start: Lsn, mem: &Memtable) -> Resul
         let end = reader.end().cloned().expect("the reader stopped");
         Ok((records, end.lsn, Some(end.reason)))
     };
-    let (mut records, mut end, reason) = read(start)?;
-    if matches!(reason, Some(EndReason::MissingSegment(_))) && end == start {
-        // The segment holding `start` was recycled by a checkpoint: legal only if the tree
-        // had nothing after `start` then (Lsm::checkpoint flushes first).
-        let redo = wal.redo_lsn();
-        if redo > start {
-            (records, end, _) = read(redo)?;
-        } else if wal.insert_lsn() > start {
-            return Err(Error::LogRecycled {
-                needed: start,
-                available: redo,
-            });
-        }
+    let (records, end, reason) = read(start)?;
+    if matches!(reason, Some(EndReason::MissingSegment(_)))
+        && end == start
+        && wal.insert_lsn() > start
+    {
+        // The segment holding `start` is gone although the log goes on after it: a
+        // checkpoint recycled it while the tree's retention hook was not registered (the
+        // tree was opened after `Wal::recover`, or the log was checkpointed while the tree
+        // was closed). The records after `start` may be lost: refuse to guess.
+        return Err(Error::LogRecycled {
+            needed: start,
+            available: wal.redo_lsn(),
+        });
     }
     let mut last_seq = SeqNo(0);
     let mut group: Vec<Record> = Vec::new();

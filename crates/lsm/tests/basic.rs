@@ -184,3 +184,95 @@ fn checkpoint_through_the_tree_keeps_writes() {
         assert_eq!(db.lsm.get(&key(i)).unwrap(), Some(want));
     }
 }
+
+/// A plain log checkpoint (not through the tree) while unflushed memtables hold several
+/// segments' worth of writes keeps them: the tree's retention hook holds the log back, and
+/// after a flush and `release_log` lets it go.
+#[test]
+fn plain_log_checkpoint_keeps_memtable_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LsmConfig {
+        memtable_bytes_max: 4 << 20,
+        ..LsmConfig::tiny()
+    };
+    {
+        let db = common::open(dir.path(), &config, common::sync_backend()).unwrap();
+        for round in 0..3u32 {
+            for i in 0..400u32 {
+                db.lsm
+                    .put(&key(i), format!("{round}-{}", "x".repeat(300)).as_bytes())
+                    .unwrap();
+            }
+            db.wal.checkpoint(&db.pool).unwrap();
+            assert_eq!(db.lsm.stats().flush_count, 0, "nothing flushed");
+            assert!(db.wal.keep_from_lsn() < db.wal.redo_lsn());
+        }
+        let geometry = db.wal.geometry();
+        assert!(
+            geometry.segment_of(db.wal.redo_lsn()) > geometry.segment_of(db.wal.keep_from_lsn()),
+            "the checkpoint would have recycled segments the memtable needs"
+        );
+    }
+    let db = common::open(dir.path(), &config, common::sync_backend()).unwrap();
+    db.lsm.check().unwrap();
+    for i in 0..400u32 {
+        let want = format!("2-{}", "x".repeat(300)).into_bytes();
+        assert_eq!(db.lsm.get(&key(i)).unwrap(), Some(want));
+    }
+    // Reopening flushed the replayed memtable: nothing holds the log back any more.
+    db.lsm.release_log().unwrap();
+    db.wal.checkpoint(&db.pool).unwrap();
+    assert_eq!(db.wal.keep_from_lsn(), db.wal.redo_lsn());
+}
+
+/// Checkpoints racing a writer that holds atomic groups and writes to the tree inside them
+/// finish: a checkpoint no longer waits for a flush while holding the tree's write lock (the
+/// flush would wait for the group, and the group's owner for that lock).
+#[test]
+fn checkpoints_racing_atomic_groups_do_not_deadlock() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LsmConfig {
+        background: true,
+        ..LsmConfig::tiny()
+    };
+    let db =
+        std::sync::Arc::new(common::open(dir.path(), &config, common::sync_backend()).unwrap());
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let writer = {
+        let db = std::sync::Arc::clone(&db);
+        std::thread::spawn(move || {
+            for round in 0..60u32 {
+                let group = db.wal.atomic_group().unwrap();
+                for i in 0..20u32 {
+                    let value = format!("{round}-{}", "v".repeat(100));
+                    db.lsm
+                        .write_batch_uncommitted(&[(&key(i), Some(value.as_bytes()))])
+                        .unwrap();
+                }
+                let end = group.end().unwrap();
+                db.wal.commit(end).unwrap();
+            }
+        })
+    };
+    let checkpointer = {
+        let db = std::sync::Arc::clone(&db);
+        std::thread::spawn(move || {
+            for _ in 0..30 {
+                db.lsm.checkpoint(&db.pool).unwrap();
+                db.wal.checkpoint(&db.pool).unwrap();
+            }
+            done_tx.send(()).unwrap();
+        })
+    };
+    done_rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the checkpoints finished (no deadlock)");
+    writer.join().unwrap();
+    checkpointer.join().unwrap();
+    db.lsm.flush().unwrap();
+    db.lsm.check().unwrap();
+    for i in 0..20u32 {
+        let want = format!("59-{}", "v".repeat(100)).into_bytes();
+        assert_eq!(db.lsm.get(&key(i)).unwrap(), Some(want));
+    }
+}

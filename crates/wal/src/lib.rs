@@ -76,6 +76,15 @@
 //! `crates/wal/tests/crash.rs` crashes a workload at every sync point and at seeded random
 //! points with torn writes, in every mode, and checks exactly this.
 //!
+//! # Log retention
+//!
+//! A component that rebuilds in-memory state from the log by its own replay (the LSM's
+//! memtables) needs records older than the redo point. It registers a hook with
+//! [`Wal::add_retention`] that returns the oldest LSN it still needs, and recycling keeps
+//! every segment from the smallest of the redo LSN and the hooks' answers ([`retention`];
+//! PostgreSQL's replication-slot `restart_lsn`). So a plain [`Wal::checkpoint`] is safe
+//! whatever else shares the log. The format on disk does not change.
+//!
 //! # Simplified versus PostgreSQL and InnoDB
 //!
 //! - One log buffer under one mutex (PostgreSQL has parallel insertion slots); records are
@@ -84,7 +93,7 @@
 //!   device (so rewriting it cannot destroy records already durable in it). PostgreSQL makes the
 //!   same assumption for its 8 KiB WAL pages only with `wal_sync_method` care.
 //! - No archiving, no replication, no timelines; segments below the redo point are recycled or
-//!   deleted at once.
+//!   deleted at once, unless a retention hook still needs them (see below).
 //! - Checkpoints are not spread out (no `checkpoint_completion_target`): one flush of the pool.
 //! - The doublewrite area holds one batch at a time.
 //!
@@ -102,6 +111,7 @@ pub mod error;
 pub mod reader;
 pub mod record;
 pub mod recovery;
+pub mod retention;
 pub mod segment;
 pub mod wal;
 
@@ -114,4 +124,5 @@ pub use record::{
     RECORD_SIZE_MAX, Record, RecordBuilder, RecordType, RelId,
 };
 pub use recovery::{RecoveryReport, RedoFn, RedoRegistry};
+pub use retention::{RetentionFn, RetentionId};
 pub use wal::Wal;

@@ -21,6 +21,7 @@ use crate::doublewrite::DoublewriteArea;
 use crate::error::{Error, Result};
 use crate::reader::{ReadEnd, WalReader};
 use crate::record::{RecordBuilder, RecordType, RelId};
+use crate::retention::{Retention, RetentionFn, RetentionId};
 use crate::segment::{
     SEGMENT_HEADER_SIZE, SegmentGeometry, WAL_BLOCK_SIZE, encode_header, parse_segment_file_name,
     segment_file_name,
@@ -65,6 +66,8 @@ pub struct Wal {
     group_done: Condvar,
     segments: Mutex<BTreeMap<u64, Arc<IoFile>>>,
     recyclable: Mutex<Vec<PathBuf>>,
+    /// Components that need log older than the redo point (see `retention.rs`).
+    retention: Retention,
     redo_lsn: AtomicU64,
     control: Mutex<ControlFile>,
     checkpoint_lock: Mutex<()>,
@@ -174,6 +177,7 @@ impl Wal {
             group_done: Condvar::new(),
             segments: Mutex::new(BTreeMap::new()),
             recyclable: Mutex::new(Vec::new()),
+            retention: Retention::default(),
             redo_lsn: AtomicU64::new(redo.0),
             control: Mutex::new(control),
             checkpoint_lock: Mutex::new(()),
@@ -586,8 +590,8 @@ impl Wal {
 
     /// Takes a checkpoint: moves the redo pointer to the current end of the log, writes every
     /// dirty page (the WAL rule flushes the log first), syncs the data files, logs a checkpoint
-    /// record, points the control file at it, and recycles segments recovery no longer needs.
-    /// Returns the new redo LSN.
+    /// record, points the control file at it, and recycles segments that neither recovery nor
+    /// any retention hook ([`Wal::add_retention`]) needs. Returns the new redo LSN.
     pub fn checkpoint(&self, pool: &BufferPool) -> Result<Lsn> {
         crate::atomic_group::refuse_checkpoint_in_group(self)?;
         // No group may be open while the redo pointer moves and the pool is flushed.
@@ -634,10 +638,40 @@ impl Wal {
         Ok(true)
     }
 
-    /// Renames segments wholly before `redo` to the recycle list (up to the limit) and deletes
-    /// the rest.
+    /// Registers a retention hook: until it is removed, no segment holding an LSN at or
+    /// after the hook's answer is recycled (see [`crate::retention`]). Register it before the
+    /// first checkpoint that could recycle what the component needs.
+    pub fn add_retention(&self, hook: Arc<RetentionFn>) -> RetentionId {
+        self.retention.add(hook)
+    }
+
+    /// Removes a retention hook; returns whether it was registered.
+    pub fn remove_retention(&self, id: RetentionId) -> bool {
+        self.retention.remove(id)
+    }
+
+    /// Retention hooks registered now.
+    pub fn retention_count(&self) -> usize {
+        self.retention.count()
+    }
+
+    /// Where the log must be kept from: the smaller of the redo LSN and the oldest LSN a
+    /// retention hook needs. Segments wholly before it may be recycled.
+    pub fn keep_from_lsn(&self) -> Lsn {
+        let redo = self.redo_lsn();
+        self.retention
+            .oldest_needed()
+            .map_or(redo, |needed| needed.min(redo))
+    }
+
+    /// Renames segments wholly before `redo` and before every retention hook's answer to the
+    /// recycle list (up to the limit) and deletes the rest.
     fn recycle(&self, redo: Lsn) -> Result<()> {
-        let first_needed = self.geometry.segment_of(redo);
+        let keep_from = self
+            .retention
+            .oldest_needed()
+            .map_or(redo, |needed| needed.min(redo));
+        let first_needed = self.geometry.segment_of(keep_from);
         let entries = std::fs::read_dir(&self.config.dir)
             .map_err(|e| storelab_pager::Error::io(&self.config.dir, "read_dir", e))?;
         let mut old: Vec<(u64, PathBuf)> = entries

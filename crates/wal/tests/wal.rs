@@ -481,3 +481,80 @@ fn checkpoint_inside_a_group_is_refused() {
     db.wal.commit(end).unwrap();
     assert!(db.wal.checkpoint_if_due(&db.pool).unwrap());
 }
+
+/// Segment numbers present in the log directory.
+fn segment_numbers(dir: &Path) -> Vec<u64> {
+    let mut numbers: Vec<u64> = std::fs::read_dir(dir.join("wal"))
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().to_str().unwrap().to_string();
+            let stem = name.strip_suffix(".wal")?;
+            u64::from_str_radix(stem, 16).ok()
+        })
+        .collect();
+    numbers.sort_unstable();
+    numbers
+}
+
+/// A retention hook keeps the segments from its LSN through checkpoints that would recycle
+/// them, the records there stay readable, and once the hook lets go (or is removed) the next
+/// checkpoint recycles them.
+#[test]
+fn retention_hook_keeps_segments_a_checkpoint_would_recycle() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let c = config(dir.path(), TornPageMode::None);
+    let (db, _) = open(dir.path(), c);
+    let first = set(&db, 0, 0, b"first");
+    let needed = Arc::new(AtomicU64::new(first.0));
+    let hook_needed = Arc::clone(&needed);
+    let id = db.wal.add_retention(Arc::new(move || {
+        Some(storelab_pager::Lsn(hook_needed.load(Ordering::Acquire)))
+    }));
+    assert_eq!(db.wal.retention_count(), 1);
+    for i in 0..600u64 {
+        set(&db, i % 4, ((i / 4) % 6 * 512) as u16, &[i as u8; 512]);
+    }
+    db.wal.checkpoint(&db.pool).unwrap();
+    let geometry = db.wal.geometry();
+    let held = geometry.segment_of(first);
+    let redo_segment = geometry.segment_of(db.wal.redo_lsn());
+    assert!(redo_segment > held + 2, "the log spans several segments");
+    assert_eq!(db.wal.keep_from_lsn(), first);
+    let kept = segment_numbers(dir.path());
+    assert_eq!(kept.first(), Some(&held), "segments kept: {kept:?}");
+    // Every record from the retained LSN is still readable, across the redo point.
+    let mut reader = storelab_wal::WalReader::new(
+        Arc::clone(db.wal.backend()),
+        db.wal.dir(),
+        geometry,
+        db.wal.page_size(),
+        first,
+    );
+    let mut count = 0;
+    while reader.next_record().unwrap().is_some() {
+        count += 1;
+    }
+    assert!(count >= 600, "{count} records read from the retained LSN");
+    assert_eq!(reader.end().unwrap().lsn, db.wal.insert_lsn());
+
+    // The component releases part of the log: segments before its new answer go.
+    let middle = geometry.segment_start(held + 2);
+    needed.store(middle.0, Ordering::Release);
+    set(&db, 0, 0, b"again");
+    db.wal.checkpoint(&db.pool).unwrap();
+    assert_eq!(segment_numbers(dir.path()).first(), Some(&(held + 2)));
+
+    // Removed, the hook holds nothing back.
+    assert!(db.wal.remove_retention(id));
+    assert!(!db.wal.remove_retention(id));
+    set(&db, 0, 0, b"last");
+    db.wal.checkpoint(&db.pool).unwrap();
+    assert_eq!(db.wal.keep_from_lsn(), db.wal.redo_lsn());
+    let after = segment_numbers(dir.path());
+    assert_eq!(
+        after.first(),
+        Some(&geometry.segment_of(db.wal.redo_lsn())),
+        "{after:?}"
+    );
+}
