@@ -15,12 +15,12 @@ use crate::engines::{EngineKind, StorageArgs, engine_of, open_engine};
 /// Flags of `storelab compare`.
 #[derive(Debug, clap::Args)]
 pub struct CompareArgs {
-    /// Engines to run, comma-separated (heap, clustered, reference)
+    /// Engines to run, comma-separated (heap, clustered, lsm, reference)
     #[arg(
         long,
         value_name = "ENGINE,...",
         value_delimiter = ',',
-        default_value = "heap,clustered"
+        default_value = "heap,clustered,lsm"
     )]
     pub engines: Vec<EngineKind>,
 
@@ -111,7 +111,7 @@ impl Default for CompareArgs {
 /// Flags of `storelab load`.
 #[derive(Debug, clap::Args)]
 pub struct LoadArgs {
-    /// The engine (heap, clustered, reference)
+    /// The engine (heap, clustered, lsm, reference)
     #[arg(long, value_name = "ENGINE")]
     pub engine: EngineKind,
 
