@@ -46,7 +46,7 @@ pub struct CheckArgs {
 
     /// An engine's database directory (with catalog.json): open it (running recovery) and
     /// verify every table
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", alias = "dir")]
     pub db: Option<PathBuf>,
 
     /// WAL segment size the log was created with

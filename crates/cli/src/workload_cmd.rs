@@ -403,6 +403,7 @@ pub fn compare(args: &CompareArgs) -> Result<()> {
             };
             let ops = match w {
                 Workload::Ycsb { .. } => args.ops,
+                Workload::Analytic { query, .. } if query.is_write() => args.ops,
                 Workload::Analytic { .. } => args.query_ops,
             };
             let run_config = RunConfig {

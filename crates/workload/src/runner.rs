@@ -334,8 +334,8 @@ fn drive(
                                 (kind, o)
                             }
                             Workload::Analytic { query, bitmap } => (
-                                OpKind::Query,
-                                run_query(table, *query, *bitmap, records, &mut rng)?,
+                                query.kind(),
+                                run_query(table, *query, *bitmap, records, &mut rng, counter)?,
                             ),
                         };
                         let us = start.elapsed().as_micros().max(1) as u64;

@@ -117,17 +117,46 @@ pub enum Query {
     CorrelatedRange,
     /// A secondary range on `o_cust` (uncorrelated): 10 customers' orders.
     UncorrelatedRange,
+    /// Insert one order with the next id (ascending keys: the B+tree's rightmost leaf).
+    InsertSequential,
+    /// Insert one order with a random id (keys all over the tree).
+    InsertRandom,
+    /// Update `o_amount` (no index) of a random order: HOT in the heap, in place in the
+    /// clustered engine.
+    UpdateNonIndexed,
+    /// Update `o_cust` (indexed) of a random order: an entry in every heap index, two
+    /// secondary entries in the clustered engine.
+    UpdateIndexed,
 }
 
 impl Query {
     /// Every query.
-    pub const ALL: [Query; 5] = [
+    pub const ALL: [Query; 9] = [
         Query::ScanAggregate,
         Query::GroupBy,
         Query::PkRange,
         Query::CorrelatedRange,
         Query::UncorrelatedRange,
+        Query::InsertSequential,
+        Query::InsertRandom,
+        Query::UpdateNonIndexed,
+        Query::UpdateIndexed,
     ];
+
+    /// The operation kind its latencies are recorded under.
+    pub fn kind(self) -> OpKind {
+        match self {
+            Query::InsertSequential | Query::InsertRandom => OpKind::Insert,
+            Query::UpdateNonIndexed | Query::UpdateIndexed => OpKind::Update,
+            _ => OpKind::Query,
+        }
+    }
+
+    /// True for the single-row writes (run as many times as YCSB operations, not as
+    /// analytic queries).
+    pub fn is_write(self) -> bool {
+        self.kind() != OpKind::Query
+    }
 
     /// The name on the command line and in reports.
     pub fn name(self) -> &'static str {
@@ -137,6 +166,10 @@ impl Query {
             Query::PkRange => "pk-range",
             Query::CorrelatedRange => "sec-range-corr",
             Query::UncorrelatedRange => "sec-range-uncorr",
+            Query::InsertSequential => "insert-seq",
+            Query::InsertRandom => "insert-rand",
+            Query::UpdateNonIndexed => "update-nonindexed",
+            Query::UpdateIndexed => "update-indexed",
         }
     }
 }
@@ -186,7 +219,8 @@ impl Workload {
         }
         Err(format!(
             "unknown workload {name:?} (a, b, c, d, e, f, scan-agg, group-by, pk-range, \
-             sec-range-corr, sec-range-uncorr, the last two optionally with -bitmap)"
+             sec-range-corr, sec-range-uncorr (both optionally with -bitmap), insert-seq, \
+             insert-rand, update-nonindexed, update-indexed)"
         ))
     }
 
@@ -304,13 +338,15 @@ fn update_one(
     })
 }
 
-/// Executes one analytic query over an orders table of `record_count` rows.
+/// Executes one analytic query or single-row write over an orders table of `record_count`
+/// rows; `counter` numbers the operation (unique across threads), for new ids.
 pub fn run_query(
     table: &dyn Table,
     query: Query,
     bitmap: bool,
     record_count: u64,
     rng: &mut impl Rng,
+    counter: u64,
 ) -> Result<OpOutcome> {
     let days = (record_count as i64 / ORDERS_PER_DAY).max(1);
     let method = if bitmap {
@@ -318,7 +354,43 @@ pub fn run_query(
     } else {
         IndexScanMethod::Plain
     };
+    let row_bytes = 120;
     let rows = match query {
+        Query::InsertSequential | Query::InsertRandom => {
+            let id = if query == Query::InsertSequential {
+                record_count + counter
+            } else {
+                // Above the loaded ids, scattered over 2^60 values (collisions: never in
+                // practice; a duplicate would be reported, not hidden).
+                record_count + (crate::generator::fnv1a64(counter ^ 0x1D5) >> 4)
+            };
+            let mut row = Orders.row(id, counter);
+            row[0] = Value::Int(id as i64);
+            table.insert(row)?;
+            return Ok(OpOutcome {
+                rows: 1,
+                bytes_written: row_bytes,
+            });
+        }
+        Query::UpdateNonIndexed | Query::UpdateIndexed => {
+            let id = rng.random_range(0..record_count.max(1)) as i64;
+            let change = if query == Query::UpdateIndexed {
+                (
+                    Orders::CUST,
+                    Value::Int(rng.random_range(0..ORDERS_CUSTOMERS)),
+                )
+            } else {
+                (
+                    Orders::AMOUNT,
+                    Value::Float(rng.random_range(100..100_000) as f64 / 100.0),
+                )
+            };
+            table.update(&[Value::Int(id)], &[change])?;
+            return Ok(OpOutcome {
+                rows: 1,
+                bytes_written: 8,
+            });
+        }
         Query::ScanAggregate => {
             // Q6: a year-like window of a quarter of the days, amounts under 500.
             let from = rng.random_range(0..days);
@@ -387,4 +459,59 @@ pub fn run_query(
         rows,
         bytes_written: 0,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    use super::*;
+
+    /// Drawn operation kinds match each core workload's proportions within 1 percentage point.
+    #[test]
+    fn mixes_match_their_proportions() {
+        let mut rng = StdRng::seed_from_u64(3);
+        for letter in ['A', 'B', 'C', 'D', 'E', 'F'] {
+            let mix = YcsbMix::core(letter).expect("a core workload");
+            let draws = 100_000;
+            let mut counts: std::collections::BTreeMap<OpKind, u64> = Default::default();
+            for _ in 0..draws {
+                *counts.entry(mix.draw(&mut rng)).or_default() += 1;
+            }
+            for (kind, want) in [
+                (OpKind::Read, mix.read),
+                (OpKind::Update, mix.update),
+                (OpKind::Insert, mix.insert),
+                (OpKind::Scan, mix.scan),
+                (OpKind::ReadModifyWrite, mix.read_modify_write),
+            ] {
+                let got = counts.get(&kind).copied().unwrap_or(0) as f64 / draws as f64;
+                assert!(
+                    (got - want).abs() < 0.01,
+                    "workload {letter}: {} drawn {got:.3}, expected {want}",
+                    kind.name()
+                );
+            }
+        }
+    }
+
+    /// Every workload name parses back to itself; unknown names are refused naming the
+    /// accepted ones.
+    #[test]
+    fn workload_names_round_trip() {
+        for name in [
+            "a",
+            "f",
+            "scan-agg",
+            "sec-range-uncorr-bitmap",
+            "update-indexed",
+        ] {
+            let w = Workload::parse(name).expect("a workload");
+            let again = Workload::parse(w.name().trim_start_matches("ycsb-")).expect("again");
+            assert_eq!(w, again);
+        }
+        let e = Workload::parse("g").unwrap_err();
+        assert!(e.contains("insert-seq"), "{e}");
+    }
 }
