@@ -1,8 +1,8 @@
 //! kill -9: the real `storelab load` process is killed with SIGKILL at a random moment while
 //! it commits batches; `storelab check --db` must then pass, every row whose batch the loader
 //! acknowledged (it prints `acknowledged <rows>` after each commit returns) must be there
-//! with its exact contents, and no batch may be half there. Heap and clustered engines; a
-//! few kills in CI, many with `STORELAB_LONG=1`. The seed of the kill times is printed.
+//! with its exact contents, and no batch may be half there. Heap, clustered and LSM engines;
+//! a few kills in CI, many with `STORELAB_LONG=1`. The seed of the kill times is printed.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -21,6 +21,10 @@ fn open(engine: &str, dir: &std::path::Path) -> Box<dyn Engine> {
     match engine {
         "heap" => Box::new(
             storelab_heap::HeapEngine::open(dir, &config, Default::default()).expect("open heap"),
+        ),
+        "lsm" => Box::new(
+            storelab_clustered::ClusteredLsmEngine::open(dir, &config, Default::default())
+                .expect("open lsm"),
         ),
         _ => Box::new(
             storelab_clustered::ClusteredEngine::open(dir, &config, Default::default())
@@ -130,5 +134,15 @@ fn kill9_clustered_keeps_every_acknowledged_row() {
             &mut rng,
             &format!("clustered kill {i} (seed {seed:#x})"),
         );
+    }
+}
+
+/// The clustered engine's LSM option likewise (its memtable is rebuilt from the log).
+#[test]
+fn kill9_lsm_keeps_every_acknowledged_row() {
+    let seed = 0x4B11_0029;
+    let mut rng = StdRng::seed_from_u64(seed);
+    for i in 0..kills() {
+        kill_and_verify("lsm", &mut rng, &format!("lsm kill {i} (seed {seed:#x})"));
     }
 }
