@@ -4,6 +4,7 @@
 //! command, a notebook-style driver, the tests) can run it without the command line:
 //!
 //! - [`check`]: `storelab check`, verify checksums and structure invariants of files.
+//! - [`inspect`]: `storelab inspect`, pages, trees, heaps, WAL records and catalogs as text.
 //! - [`io_bench`]: `storelab io-bench`, how fast each pager I/O backend reads this disk.
 //! - [`report`]: `storelab report`, result files into a Markdown report with SVG plots.
 //! - [`wal_bench`]: `storelab wal-bench`, durable commits per second by commit mode and threads.
@@ -16,6 +17,7 @@
 pub mod byte_size;
 pub mod check;
 pub mod engines;
+pub mod inspect;
 pub mod io_bench;
 pub mod report;
 pub mod wal_bench;

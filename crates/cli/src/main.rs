@@ -58,6 +58,12 @@ enum Command {
     /// sibling links, overflow chains, free list); for a WAL directory, every record from the
     /// last checkpoint to the end of the log. Run it on a cleanly closed or recovered database.
     Check(check::CheckArgs),
+    /// Look inside a database's files: a page, a B+tree's shape, a heap, WAL records, a
+    /// directory (read-only: nothing is written and recovery does not run)
+    ///
+    /// `inspect page FILE PAGE`, `inspect tree FILE [--dot]`, `inspect heap FILE`,
+    /// `inspect wal DIR [--from LSN] [--limit N]`, `inspect db DIR`. Plain, stable text.
+    Inspect(storelab_cli::inspect::InspectArgs),
 }
 
 fn main() -> ExitCode {
@@ -91,6 +97,7 @@ fn run(command: Option<Command>) -> Result<()> {
         }
         Command::WalBench(args) => wal_bench::run(&args).map(|_| ()),
         Command::Check(args) => check::run(&args),
+        Command::Inspect(args) => storelab_cli::inspect::run(&args),
     }
 }
 
