@@ -24,6 +24,8 @@ pub enum EngineKind {
     Lsm,
     /// The in-memory `BTreeMap` reference engine (crates/table): the expected answers, no I/O.
     Reference,
+    /// A peer engine by name (crates/peers, feature `peers`; see `crate::peers`).
+    Peer(&'static str),
 }
 
 impl EngineKind {
@@ -44,6 +46,7 @@ impl EngineKind {
             EngineKind::Clustered => "clustered",
             EngineKind::Lsm => "lsm",
             EngineKind::Reference => "reference",
+            EngineKind::Peer(name) => name,
         }
     }
 
@@ -55,6 +58,7 @@ impl EngineKind {
             EngineKind::Clustered => Some(storelab_clustered::ENGINE_NAME),
             EngineKind::Lsm => Some(storelab_clustered::LSM_ENGINE_NAME),
             EngineKind::Reference => None,
+            EngineKind::Peer(name) => Some(name),
         }
     }
 
@@ -62,6 +66,7 @@ impl EngineKind {
         EngineKind::ALL
             .iter()
             .map(|e| e.name())
+            .chain(crate::peers::peer_names())
             .collect::<Vec<_>>()
             .join(", ")
     }
@@ -74,6 +79,7 @@ impl FromStr for EngineKind {
             .iter()
             .copied()
             .find(|e| e.name() == s)
+            .or_else(|| crate::peers::peer_kind(s))
             .ok_or_else(|| {
                 format!(
                     "unknown engine {s:?} (accepted: {})",
@@ -196,6 +202,8 @@ pub fn open_engine(
             .with_context(|| format!("open clustered-lsm database in {}", dir.display()))?,
         ),
         EngineKind::Reference => Box::new(ReferenceEngine::new(1 << 20)),
+        EngineKind::Peer(name) => crate::peers::open_peer(name, dir, config)
+            .with_context(|| format!("this build has no engine {name}"))??,
     })
 }
 
@@ -218,5 +226,6 @@ pub fn engine_of(dir: &Path) -> Result<EngineKind> {
         .iter()
         .copied()
         .find(|e| e.catalog_name() == Some(name))
+        .or_else(|| crate::peers::peer_kind(name))
         .with_context(|| format!("unknown engine {name:?} in {}", path.display()))
 }

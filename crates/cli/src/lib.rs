@@ -4,8 +4,8 @@
 //! command, a notebook-style driver, the tests) can run it without the command line:
 //!
 //! - [`check`]: `storelab check`, verify checksums and structure invariants of files.
-//! - [`inspect`]: `storelab inspect`, pages, trees, heaps, WAL records and catalogs as text.
 //! - [`io_bench`]: `storelab io-bench`, how fast each pager I/O backend reads this disk.
+//! - [`peers`]: the peer engines (SQLite, redb, fjall) by name, with the `peers` feature.
 //! - [`report`]: `storelab report`, result files into a Markdown report with SVG plots.
 //! - [`wal_bench`]: `storelab wal-bench`, durable commits per second by commit mode and threads.
 //! - [`workload_cmd`]: `storelab compare` (the default command), `load` and `run`: workloads
@@ -19,6 +19,7 @@ pub mod check;
 pub mod engines;
 pub mod inspect;
 pub mod io_bench;
+pub mod peers;
 pub mod report;
 pub mod wal_bench;
 pub mod workload_cmd;
