@@ -284,6 +284,19 @@ fn config_map(
         .collect();
     m.insert("engine".into(), engine.name().into());
     m.insert("storelab_version".into(), env!("CARGO_PKG_VERSION").into());
+    if let EngineKind::Peer(name) = engine
+        && let Ok(config) = storage.to_config()
+    {
+        // A peer's own durability and memory settings (its pager ledger is empty: its I/O
+        // is in the table counters as proc_io_*, from /proc/self/io).
+        for (k, v) in crate::peers::describe(name, &config) {
+            m.insert(format!("peer_{k}"), v);
+        }
+        m.insert(
+            "io_source".into(),
+            "proc-io (the ledger cannot see inside a peer)".into(),
+        );
+    }
     for (k, v) in extra {
         m.insert(k.to_string(), v.clone());
     }
