@@ -68,8 +68,9 @@ fn encode(record: &Record) -> Vec<u8> {
         blocks,
         main: &record.main,
     };
+    // With the record's own flags (atomic-group membership), which are part of its bytes.
     builder
-        .encode(record.lsn, record.prev, &|b| b.page.is_some())
+        .encode_with_flags(record.lsn, record.prev, record.flags, &|b| b.page.is_some())
         .expect("a decoded record encodes again")
 }
 
