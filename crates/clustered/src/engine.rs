@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
-use storelab_pager::{FileId, IoCause};
+use storelab_pager::FileId;
 use storelab_table::catalog::{Catalog, TableId};
 use storelab_table::{Engine, EngineStats, Error, Result, Schema, Storage, StorageConfig, Table};
 use storelab_wal::{RedoRegistry, RelId};
@@ -209,15 +209,7 @@ impl Engine for ClusteredEngine {
     }
 
     fn stats(&self) -> Result<EngineStats> {
-        let ledger = self.storage.disk.ledger().snapshot();
-        let pool = self.storage.pool.stats();
-        Ok(EngineStats {
-            wal_bytes: ledger.cause_total(IoCause::Wal).write_bytes
-                + ledger.cause_total(IoCause::FullPageImage).write_bytes,
-            pool_hits: pool.hit_count,
-            pool_misses: pool.miss_count,
-            ledger: Some(ledger),
-        })
+        Ok(self.storage.engine_stats())
     }
 
     fn check(&self) -> Result<()> {

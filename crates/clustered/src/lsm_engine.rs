@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 use storelab_lsm::{Lsm, LsmConfig, LsmStats};
-use storelab_pager::IoCause;
 use storelab_table::catalog::Catalog;
 use storelab_table::{Engine, EngineStats, Error, Result, Schema, Storage, StorageConfig, Table};
 use storelab_wal::RedoRegistry;
@@ -240,14 +239,12 @@ impl Engine for ClusteredLsmEngine {
 
     /// `pool_hits` and `pool_misses` are the block cache's: it holds the memory budget here.
     fn stats(&self) -> Result<EngineStats> {
-        let ledger = self.storage.disk.ledger().snapshot();
+        // The block cache stands where a B+tree engine's pool stands.
         let cache = self.lsm.stats().cache;
         Ok(EngineStats {
-            wal_bytes: ledger.cause_total(IoCause::Wal).write_bytes
-                + ledger.cause_total(IoCause::FullPageImage).write_bytes,
             pool_hits: cache.hit_count,
             pool_misses: cache.miss_count,
-            ledger: Some(ledger),
+            ..self.storage.engine_stats()
         })
     }
 

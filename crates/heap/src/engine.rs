@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
-use storelab_pager::{FileId, IoCause};
+use storelab_pager::FileId;
 use storelab_table::catalog::{Catalog, TableId};
 use storelab_table::{Engine, EngineStats, Error, Result, Schema, Table};
 use storelab_wal::{RedoRegistry, RelId};
@@ -271,18 +271,7 @@ impl Engine for HeapEngine {
     }
 
     fn stats(&self) -> Result<EngineStats> {
-        let ledger = self.storage.disk.ledger();
-        let pool = self.storage.pool.stats();
-        Ok(EngineStats {
-            wal_bytes: ledger.snapshot().cause_total(IoCause::Wal).write_bytes
-                + ledger
-                    .snapshot()
-                    .cause_total(IoCause::FullPageImage)
-                    .write_bytes,
-            pool_hits: pool.hit_count,
-            pool_misses: pool.miss_count,
-            ledger: Some(ledger.snapshot()),
-        })
+        Ok(self.storage.engine_stats())
     }
 
     fn check(&self) -> Result<()> {

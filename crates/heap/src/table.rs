@@ -417,6 +417,14 @@ impl HeapTable {
         }
     }
 
+    /// The hidden row id a primary key names (`None` for a table with a primary key).
+    fn row_id_of_key(&self, pk: &[Value]) -> Option<u64> {
+        match (self.schema.has_primary_key(), pk.first()) {
+            (false, Some(Value::Int(id))) => Some(*id as u64),
+            _ => None,
+        }
+    }
+
     /// Index entry key: the encoded key values, then the TID (unique per entry).
     fn entry_key(values: &[Value], tid: Tid) -> Vec<u8> {
         let mut k = Vec::new();
@@ -491,8 +499,8 @@ impl HeapTable {
             let tid = self.entry_tid(&key)?;
             if let Some((live, data)) = self.fetch(tid)? {
                 let (pk, row) = self.split_tuple(&data, live)?;
-                let keys = self.all_keys(&pk, &row);
-                if keys[i] == values {
+                // Only index `i`'s key is needed to confirm the live version still has it.
+                if self.entry_matches(i, &key, &pk, &row) {
                     found.push(Found { live, row });
                 }
             }
@@ -687,8 +695,8 @@ impl HeapTable {
     }
 
     /// Inserts a validated row (unique keys checked); `row_id` for tables without a key.
-    fn insert_row(&self, row: &Row, row_id: Option<u64>) -> Result<()> {
-        let data = self.tuple_data(row_id, row)?;
+    /// `data` is `tuple_data(row_id, row)`, encoded once by the caller's validation.
+    fn insert_row(&self, row: &Row, row_id: Option<u64>, data: Vec<u8>) -> Result<()> {
         let pk = match row_id {
             Some(id) => vec![Value::Int(id as i64)],
             None => self.schema.primary_key_of(row),
@@ -726,12 +734,8 @@ impl HeapTable {
 
     /// Replaces the live version `found` (primary key `pk`) by `new_row`: HOT if no indexed
     /// column changed and it fits on the page, else a new tuple and an entry in every index.
-    fn update_row(&self, pk: &[Value], found: &Found, new_row: &Row) -> Result<()> {
-        let row_id = (!self.schema.has_primary_key()).then(|| match pk[0] {
-            Value::Int(id) => id as u64,
-            _ => unreachable!("a row id is an Int"),
-        });
-        let data = self.tuple_data(row_id, new_row)?;
+    /// `data` is the new version's `tuple_data`, encoded once by the caller's validation.
+    fn update_row(&self, pk: &[Value], found: &Found, new_row: &Row, data: Vec<u8>) -> Result<()> {
         let old_keys = self.all_keys(pk, &found.row);
         let new_keys = self.all_keys(pk, new_row);
         let indexed_changed = old_keys != new_keys;
@@ -868,23 +872,27 @@ impl HeapTable {
                     Some(id) => vec![Value::Int(id as i64)],
                     None => self.schema.primary_key_of(row),
                 };
-                let result = self
-                    .tuple_data(row_id, row)
-                    .and_then(|_| self.check_key_sizes(&self.all_keys(&pk, row)))
-                    .and_then(|()| self.check_unique(&pk, row, None));
-                if let Err(e) = result {
-                    if let Some(id) = row_id {
-                        // Give the id back: a failed op uses none up.
-                        let _ = self.next_row_id.compare_exchange(
-                            id + 1,
-                            id,
-                            Ordering::Relaxed,
-                            Ordering::Relaxed,
-                        );
+                let result = self.tuple_data(row_id, row).and_then(|data| {
+                    self.check_key_sizes(&self.all_keys(&pk, row))?;
+                    self.check_unique(&pk, row, None)?;
+                    Ok(data)
+                });
+                let data = match result {
+                    Ok(data) => data,
+                    Err(e) => {
+                        if let Some(id) = row_id {
+                            // Give the id back: a failed op uses none up.
+                            let _ = self.next_row_id.compare_exchange(
+                                id + 1,
+                                id,
+                                Ordering::Relaxed,
+                                Ordering::Relaxed,
+                            );
+                        }
+                        return Err(e);
                     }
-                    return Err(e);
-                }
-                self.insert_row(row, row_id)?;
+                };
+                self.insert_row(row, row_id, data)?;
                 Ok((true, Some(Undo::Delete(pk))))
             }
             Op::Update { key, changes } => {
@@ -895,11 +903,10 @@ impl HeapTable {
                 };
                 let mut new_row = found.row.clone();
                 self.schema.apply_changes(&mut new_row, changes);
-                let row_id = (!self.schema.has_primary_key()).then_some(0);
-                self.tuple_data(row_id, &new_row)?;
+                let data = self.tuple_data(self.row_id_of_key(key), &new_row)?;
                 self.check_key_sizes(&self.all_keys(key, &new_row))?;
                 self.check_unique(key, &new_row, Some(key))?;
-                self.update_row(key, &found, &new_row)?;
+                self.update_row(key, &found, &new_row, data)?;
                 let restore = changes
                     .iter()
                     .map(|(c, _)| (*c, found.row[*c].clone()))
@@ -930,14 +937,13 @@ impl HeapTable {
                 let found = self.find_by_pk(&pk)?.expect("an updated row is there");
                 let mut row = found.row.clone();
                 self.schema.apply_changes(&mut row, &restore);
-                self.update_row(&pk, &found, &row)
+                let data = self.tuple_data(self.row_id_of_key(&pk), &row)?;
+                self.update_row(&pk, &found, &row, data)
             }
             Undo::Insert(pk, row) => {
-                let row_id = match (self.schema.has_primary_key(), &pk[0]) {
-                    (false, Value::Int(id)) => Some(*id as u64),
-                    _ => None,
-                };
-                self.insert_row(&row, row_id)
+                let row_id = self.row_id_of_key(&pk);
+                let data = self.tuple_data(row_id, &row)?;
+                self.insert_row(&row, row_id, data)
             }
         }
     }

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 use storelab_pager::device::{DeviceProfile, SimulatedDevice};
 use storelab_pager::io::{BackendConfig, IoBackend, open_backend};
-use storelab_pager::{BufferPool, Disk, Ledger, PageSize, PoolConfig};
+use storelab_pager::{BufferPool, Disk, IoCause, Ledger, PageSize, PoolConfig};
 use storelab_wal::{CommitMode, RecoveryReport, RedoRegistry, TornPageMode, Wal, WalConfig};
 
 /// Settings shared by every engine: page size, memory, I/O method, device, durability.
@@ -136,6 +136,20 @@ impl Storage {
             wal,
             recovery: None,
         })
+    }
+
+    /// Engine-wide statistics: log bytes (records and full-page images) from one snapshot of
+    /// the ledger, and the buffer pool's hits and misses.
+    pub fn engine_stats(&self) -> crate::engine::EngineStats {
+        let ledger = self.disk.ledger().snapshot();
+        let pool = self.pool.stats();
+        crate::engine::EngineStats {
+            wal_bytes: ledger.cause_total(IoCause::Wal).write_bytes
+                + ledger.cause_total(IoCause::FullPageImage).write_bytes,
+            pool_hits: pool.hit_count,
+            pool_misses: pool.miss_count,
+            ledger: Some(ledger),
+        }
     }
 
     /// Replays the log; every relation it may name must be attached first.
