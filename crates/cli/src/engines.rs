@@ -5,6 +5,7 @@ use std::str::FromStr;
 
 use anyhow::{Context, Result, bail};
 use storelab_pager::PageSize;
+use storelab_pager::buffer_pool::PolicyKind;
 use storelab_pager::device::DeviceProfile;
 use storelab_pager::io::{BackendConfig, BackendKind};
 use storelab_table::{Engine, ReferenceEngine, StorageConfig};
@@ -125,6 +126,10 @@ pub struct StorageArgs {
     /// Torn-page protection: fpi (full-page images), doublewrite or none
     #[arg(long, value_name = "MODE", default_value = "fpi")]
     pub torn_page: TornPageMode,
+
+    /// Buffer pool eviction policy: clock (PostgreSQL's clock sweep) or lru (exact LRU)
+    #[arg(long, value_name = "POLICY", default_value = "clock")]
+    pub pool_policy: PolicyKind,
 }
 
 impl StorageArgs {
@@ -145,6 +150,7 @@ impl StorageArgs {
         Ok(StorageConfig {
             page_size,
             pool_bytes: memory,
+            pool_policy: self.pool_policy,
             backend: BackendConfig {
                 kind: self.io_method,
                 ..BackendConfig::default()
@@ -170,6 +176,14 @@ impl StorageArgs {
             ),
             ("commit_mode", self.commit_mode.to_string().into()),
             ("torn_page", self.torn_page.to_string().into()),
+            (
+                "pool_policy",
+                match self.pool_policy {
+                    PolicyKind::ClockSweep => "clock",
+                    PolicyKind::Lru => "lru",
+                }
+                .into(),
+            ),
         ]
     }
 }

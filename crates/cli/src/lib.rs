@@ -4,6 +4,8 @@
 //! command, a notebook-style driver, the tests) can run it without the command line:
 //!
 //! - [`check`]: `storelab check`, verify checksums and structure invariants of files.
+//! - [`experiment`]: `storelab experiment`, the ten experiments of DESIGN.md, each a report
+//!   with plots and raw results.
 //! - [`io_bench`]: `storelab io-bench`, how fast each pager I/O backend reads this disk.
 //! - [`peers`]: the peer engines (SQLite, redb, fjall) by name, with the `peers` feature.
 //! - [`report`]: `storelab report`, result files into a Markdown report with SVG plots.
@@ -17,6 +19,7 @@
 pub mod byte_size;
 pub mod check;
 pub mod engines;
+pub mod experiment;
 pub mod inspect;
 pub mod io_bench;
 pub mod peers;

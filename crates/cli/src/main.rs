@@ -31,6 +31,13 @@ enum Command {
     /// and an analytic scan, and prints throughput, p99 latency, reads and bytes written per
     /// operation, write amplification and size on disk. Commits are synced (--commit-mode).
     Compare(workload_cmd::CompareArgs),
+    /// Run an experiment (or all ten) and write its report, plots and raw results
+    ///
+    /// `storelab experiment` lists them; `storelab experiment NAME|all --out DIR [--scale F]`
+    /// writes DIR/NAME/report.md (question, setup, what the textbook expects, tables, what
+    /// the result shows and why in terms of the I/O ledger, a verdict computed from the
+    /// numbers), SVG plots and results.jsonl beside it.
+    Experiment(storelab_cli::experiment::ExperimentArgs),
     /// Load a data set into a database directory
     Load(workload_cmd::LoadArgs),
     /// Run a workload on a loaded database directory; YCSB-style output
@@ -85,6 +92,7 @@ fn run(command: Option<Command>) -> Result<()> {
     };
     match command {
         Command::Compare(args) => workload_cmd::compare(&args),
+        Command::Experiment(args) => storelab_cli::experiment::run(&args),
         Command::Load(args) => workload_cmd::load(&args),
         Command::Run(args) => workload_cmd::run(&args),
         Command::Report(args) => report::run(&args),

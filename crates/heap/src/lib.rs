@@ -35,6 +35,8 @@
 //! Otherwise the update is non-HOT: the new version gets its own TID (on the same page if it
 //! fits, else wherever the free space map says) and an entry in **every** index, including the
 //! ones whose columns did not change: the write amplification Uber's 2016 post complained of.
+//! `HeapOptions::hot = false` turns HOT off (every update is non-HOT), so that experiments can
+//! measure what HOT saves; PostgreSQL has no such switch.
 //! A delete just marks the tuple `DELETED`; index entries stay until VACUUM.
 //!
 //! # Pruning and VACUUM

@@ -35,6 +35,11 @@ pub struct HeapOptions {
     /// Percent of a page inserts may fill (PostgreSQL's table `fillfactor`, default 100); the
     /// rest is kept for HOT updates of the page's rows.
     pub fillfactor_pct: u8,
+    /// Heap-only tuple updates (default on). Off, every update writes a new entry in every
+    /// index even when no indexed column changed: the heap without HOT, for experiments that
+    /// measure what HOT saves (PostgreSQL has no such switch; its fillfactor and indexed
+    /// columns decide).
+    pub hot: bool,
     /// Run VACUUM after a write when dead tuples exceed the trigger below.
     pub autovacuum: bool,
     /// `autovacuum_vacuum_threshold` (PostgreSQL default 50).
@@ -57,6 +62,7 @@ impl Default for HeapOptions {
     fn default() -> Self {
         HeapOptions {
             fillfactor_pct: 100,
+            hot: true,
             autovacuum: true,
             autovacuum_threshold: 50,
             autovacuum_scale_factor: 0.2,
@@ -742,7 +748,7 @@ impl HeapTable {
         let page_size = self.pool.page_size();
         let old = found.live;
         let mut old_guard = self.pool.write(self.heap, old.page_id)?;
-        if !indexed_changed {
+        if !indexed_changed && self.options.hot {
             let mut fits = HeapPageRef::new(&old_guard, page_size).fits(data.len());
             if !fits && self.prune_page(&mut old_guard)? {
                 fits = HeapPageRef::new(&old_guard, page_size).fits(data.len());

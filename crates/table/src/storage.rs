@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
+use storelab_pager::buffer_pool::PolicyKind;
 use storelab_pager::device::{DeviceProfile, SimulatedDevice};
 use storelab_pager::io::{BackendConfig, IoBackend, open_backend};
 use storelab_pager::{BufferPool, Disk, IoCause, Ledger, PageSize, PoolConfig};
@@ -27,6 +28,8 @@ pub struct StorageConfig {
     pub page_size: PageSize,
     /// Buffer pool size in bytes (the memory budget).
     pub pool_bytes: usize,
+    /// The buffer pool's eviction policy (clock sweep by default, or exact LRU).
+    pub pool_policy: PolicyKind,
     /// The I/O method (`sync`, `worker`, `io_uring`, `auto`).
     pub backend: BackendConfig,
     /// `O_DIRECT` for page files.
@@ -50,6 +53,7 @@ impl std::fmt::Debug for StorageConfig {
         f.debug_struct("StorageConfig")
             .field("page_size", &self.page_size)
             .field("pool_bytes", &self.pool_bytes)
+            .field("pool_policy", &self.pool_policy)
             .field("backend", &self.backend)
             .field("direct", &self.direct)
             .field("device", &self.device)
@@ -64,6 +68,7 @@ impl Default for StorageConfig {
         StorageConfig {
             page_size: PageSize::K8,
             pool_bytes: 64 << 20,
+            pool_policy: PolicyKind::ClockSweep,
             backend: BackendConfig::default(),
             direct: false,
             device: None,
@@ -121,7 +126,10 @@ impl Storage {
         let frames = (config.pool_bytes / config.page_size.bytes()).max(16);
         let pool = Arc::new(BufferPool::new(
             Arc::clone(&disk),
-            PoolConfig::frames(frames),
+            PoolConfig {
+                frame_count: frames,
+                policy: config.pool_policy,
+            },
         )?);
         let mut wal_config = WalConfig::new(dir.join("wal"));
         wal_config.commit_mode = config.commit_mode;

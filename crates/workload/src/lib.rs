@@ -39,5 +39,5 @@ pub mod workload;
 pub use dataset::{Orders, UserTable};
 pub use generator::{Distribution, KeyChooser, Zipfian, fnv1a64};
 pub use results::{PhaseResult, RESULTS_SCHEMA_VERSION, RunResult};
-pub use runner::{RunConfig, load, load_batched, run};
-pub use workload::{OpKind, Query, Workload, YcsbMix};
+pub use runner::{RunConfig, load, load_batched, measure, run};
+pub use workload::{OpKind, OpOutcome, Query, Workload, YcsbMix};

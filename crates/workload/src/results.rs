@@ -145,7 +145,8 @@ pub struct PhaseResult {
     pub row_count: u64,
     /// Buffer pool hits over hits and misses (`None` without pool traffic).
     pub pool_hit_ratio: Option<f64>,
-    /// The table's engine-specific counters at the end of the phase.
+    /// The table's engine-specific counters at the end of the phase, and the phase's buffer
+    /// pool traffic (`pool_hits`, `pool_misses`).
     pub counters: BTreeMap<String, u64>,
     /// The I/O ledger's delta.
     pub io: IoSummary,

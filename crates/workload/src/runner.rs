@@ -89,7 +89,7 @@ pub fn load(
         engine,
         &*table,
         "load",
-        workload,
+        &workload.name(),
         loaded,
         elapsed,
         latency,
@@ -156,7 +156,7 @@ pub fn load_batched(
         engine,
         &*table,
         "load",
-        workload,
+        &workload.name(),
         loaded,
         elapsed,
         latency,
@@ -225,7 +225,7 @@ pub fn run(
         engine,
         &*table,
         "run",
-        workload,
+        &workload.name(),
         ops,
         elapsed,
         latency,
@@ -236,12 +236,58 @@ pub fn run(
     )
 }
 
+/// Measures a phase of custom operations (an experiment's own loop): calls `op(i)` for `i` in
+/// `0..ops` on this thread, records each call's latency under `op_name`, and returns the
+/// phase's metrics exactly as [`run`] does: the ledger's delta, log bytes, size on disk, hit
+/// ratio and the table's counters. `op` returns what the operation did (rows, user bytes
+/// written, for write amplification).
+pub fn measure(
+    engine: &dyn Engine,
+    table: &dyn Table,
+    name: &str,
+    op_name: &str,
+    ops: u64,
+    mut op: impl FnMut(u64) -> Result<OpOutcome>,
+) -> Result<PhaseResult> {
+    let before = engine.stats()?;
+    let start = Instant::now();
+    let mut histogram = new_histogram();
+    let mut total = OpOutcome::default();
+    for i in 0..ops {
+        let t = Instant::now();
+        let outcome = op(i)?;
+        let us = t.elapsed().as_micros().max(1) as u64;
+        histogram
+            .record(us.min(HISTOGRAM_US_MAX))
+            .expect("clamped to the histogram's range");
+        total.rows += outcome.rows;
+        total.bytes_written += outcome.bytes_written;
+    }
+    let elapsed = start.elapsed();
+    let after = engine.stats()?;
+    let mut latency = BTreeMap::new();
+    latency.insert(op_name.to_string(), LatencySummary::from(&histogram));
+    finish_phase(
+        engine,
+        table,
+        "run",
+        name,
+        ops,
+        elapsed,
+        latency,
+        &before,
+        &after,
+        total.bytes_written,
+        total.rows,
+    )
+}
+
 #[allow(clippy::too_many_arguments)]
 fn finish_phase(
     engine: &dyn Engine,
     table: &dyn Table,
     phase: &str,
-    workload: &Workload,
+    workload: &str,
     ops: u64,
     elapsed: Duration,
     latency_us: BTreeMap<String, LatencySummary>,
@@ -263,7 +309,7 @@ fn finish_phase(
     let _ = engine;
     Ok(PhaseResult {
         phase: phase.to_string(),
-        workload: workload.name(),
+        workload: workload.to_string(),
         ops,
         rows,
         elapsed_s: elapsed.as_secs_f64(),
@@ -277,7 +323,14 @@ fn finish_phase(
         size_on_disk_bytes,
         row_count: stats.row_count,
         pool_hit_ratio: (hits + misses > 0).then(|| hits as f64 / (hits + misses) as f64),
-        counters: stats.counters,
+        counters: {
+            // The phase's buffer pool traffic beside the table's own counters: pages touched
+            // (hits + misses) per operation is the design's cost whatever the pool's size.
+            let mut counters = stats.counters;
+            counters.insert("pool_hits".into(), hits);
+            counters.insert("pool_misses".into(), misses);
+            counters
+        },
         io,
     })
 }
