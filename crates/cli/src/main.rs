@@ -65,11 +65,13 @@ enum Command {
     /// sibling links, overflow chains, free list); for a WAL directory, every record from the
     /// last checkpoint to the end of the log. Run it on a cleanly closed or recovered database.
     Check(check::CheckArgs),
-    /// Look inside a database's files: a page, a B+tree's shape, a heap, WAL records, a
-    /// directory (read-only: nothing is written and recovery does not run)
+    /// Look inside a database's files: a page, a B+tree's shape, a heap, WAL records, an LSM
+    /// tree's levels and tables, a directory (read-only: nothing is written and recovery
+    /// does not run)
     ///
     /// `inspect page FILE PAGE`, `inspect tree FILE [--dot]`, `inspect heap FILE`,
-    /// `inspect wal DIR [--from LSN] [--limit N]`, `inspect db DIR`. Plain, stable text.
+    /// `inspect wal DIR [--from LSN] [--limit N]`, `inspect db DIR`, `inspect lsm DIR`,
+    /// `inspect sst FILE`. Plain, stable text.
     Inspect(storelab_cli::inspect::InspectArgs),
 }
 

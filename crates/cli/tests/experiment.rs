@@ -95,6 +95,51 @@ fn pk_range() {
     tiny("pk-range");
 }
 
+#[test]
+fn secondary_lookup() {
+    tiny("secondary-lookup");
+}
+
+#[test]
+fn update_indexes() {
+    tiny("update-indexes");
+}
+
+#[test]
+fn full_scan() {
+    tiny("full-scan");
+}
+
+#[test]
+fn insert_order() {
+    tiny("insert-order");
+}
+
+#[test]
+fn correlated_range() {
+    tiny("correlated-range");
+}
+
+#[test]
+fn io_method() {
+    tiny("io-method");
+}
+
+#[test]
+fn ingest() {
+    tiny("ingest");
+}
+
+#[test]
+fn bloat() {
+    tiny("bloat");
+}
+
+#[test]
+fn buffer_pool() {
+    tiny("buffer-pool");
+}
+
 /// Without a name, the list; a wrong name or scale is an error naming the choices, and
 /// writes nothing.
 #[test]

@@ -168,6 +168,53 @@ fn hot_updates_skip_indexes_and_others_touch_every_index() {
     e.check().unwrap();
 }
 
+/// With HOT switched off, an update of a non-indexed column that would fit on its page is
+/// non-HOT all the same: it inserts one entry into every index (the primary key's included),
+/// readers find the new version through every index, and VACUUM removes the old entries.
+#[test]
+fn hot_off_updates_insert_an_entry_into_every_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = HeapOptions {
+        fillfactor_pct: 70,
+        hot: false,
+        autovacuum: false,
+        ..HeapOptions::default()
+    };
+    let e = open(dir.path(), options);
+    let t = e.create_table(schema()).unwrap();
+    for id in 0..100 {
+        t.insert(row(id, id, 0, 50)).unwrap();
+    }
+    let entries = counter(&t, "index_entries_inserted");
+    for id in 0..10 {
+        t.update(&[Value::Int(id)], &[(3, Value::Int(7))]).unwrap();
+    }
+    assert_eq!(counter(&t, "hot_updates"), 0);
+    assert_eq!(counter(&t, "non_hot_updates"), 10);
+    assert_eq!(
+        counter(&t, "index_entries_inserted"),
+        entries + 10 * 3,
+        "one entry in the primary key, by_a and by_b per update"
+    );
+    for id in 0..10 {
+        assert_eq!(t.get(&[Value::Int(id)]).unwrap(), Some(row(id, id, 7, 50)));
+        assert_eq!(
+            t.lookup("by_a", &[Value::Int(id)]).unwrap(),
+            vec![row(id, id, 7, 50)]
+        );
+        let b = Value::Text(format!("b{id}"));
+        assert_eq!(t.lookup("by_b", &[b]).unwrap(), vec![row(id, id, 7, 50)]);
+    }
+    e.check().unwrap();
+    t.maintain().unwrap();
+    assert_eq!(counter(&t, "vacuum_index_entries_removed"), 10 * 3);
+    assert!(
+        counter(&t, "vacuum_log_bytes_appended") > 0,
+        "VACUUM logs the pages and index entries it changed"
+    );
+    e.check().unwrap();
+}
+
 /// VACUUM removes the index entries of dead tuples and frees their line pointers; the space
 /// is reused by later inserts instead of growing the file.
 #[test]
