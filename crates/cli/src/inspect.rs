@@ -10,7 +10,30 @@
 //!   storelab inspect heap FILE        a heap file page by page: line pointer states, live
 //!                                     and dead tuples, HOT chains, free space, FSM category
 //!   storelab inspect wal DIR          WAL records: LSN, length, type, group flags, blocks
-//!   storelab inspect db DIR           an engine directory: catalog, tables, files, sizes
+//!   storelab inspect db DIR           an engine directory: catalog, tables, files, sizes;
+//!                                     for clustered-lsm the LSM tree's levels and tables
+//!   storelab inspect lsm DIR          an LSM tree from its manifest: levels, tables (size,
+//!                                     entries, sequence and key ranges, footer checked),
+//!                                     the manifest's edits, the directory's files
+//!   storelab inspect sst FILE         one sorted table: footer, bloom filter, index entries,
+//!                                     data blocks (offset, size, entries, first/last key)
+//! ```
+//!
+//! `inspect db` on a clustered-lsm database (`testscripts/inspect/lsm-db.txt`, abridged):
+//!
+//! ```text
+//!   LSM tree lsm/: MANIFEST-000001 (64 edit(s)), 19 table(s), 43968 bytes, 721 entries
+//!     log covered  0/0000C632 ...       <- the last edit's log position: replay starts here
+//!     last seq     #758                 <- the last edit's sequence number
+//!     level  tables  bytes  entries
+//!     L0          3   3767       63     <- flushed memtables: newest first, may overlap
+//!     L1          1   2550       49     <- each deeper level: one sorted run, no overlaps
+//!   L1: 1 table(s), one sorted run, key ranges do not overlap
+//!     table       bytes  entries  smallest key .. largest key
+//!     000089.sst   2550       49  "\x00\x00\x00!\x80.." .. "\x00\x00\x00!\x80.."  [t.primary]
+//!   keys: printable bytes as text, others as \xNN; [...]: the index that a key's first 4
+//!   bytes (its index id) name in the catalog, since the clustered LSM layout keeps every
+//!   index of every table in the one tree
 //! ```
 //!
 //! # Read-only, and why it does not use the buffer pool
@@ -26,19 +49,36 @@
 //! The structure decoders (`storelab_btree::node::validate`, `storelab_heap::heap_page::
 //! validate`) run before any accessor looks at a page, so garbage is reported, never a panic.
 //!
+//! # The LSM tree: its manifest, read without opening the tree
+//!
+//! `Lsm::open` would replay the log, delete orphan tables and older manifests and write a
+//! fresh manifest, so it is not called. Instead the manifest is chosen as the tree chooses
+//! it (the highest-numbered `MANIFEST-NNNNNN` with a valid header and snapshot), decoded by
+//! the lsm crate's `storelab_lsm::manifest::read_manifest` (record checksums, lengths,
+//! counts), and its edits replayed here over the decoded `TableMeta`s (`LsmView`; the lsm
+//! crate replays them only inside `Lsm::open`). So the levels shown are the tables the next
+//! open would find; writes after the manifest's `log covered` are only in the log (`inspect
+//! wal --from` that position). `inspect lsm` reads each live table's 64-byte footer and
+//! compares it with the manifest. `inspect sst` reads one table whole (at most
+//! `TABLE_READ_BYTES_MAX`) and decodes it with the lsm crate's sstable decoders (`Footer`,
+//! `unseal_block`, `Block`, `BloomFilter`), then opens it as the tree does, from memory
+//! (`SsTable::open` on `TableFile::Memory`): a bad footer or index is an error, a bad data
+//! or filter block is shown as failing.
+//!
 //! # Stable output
 //!
 //! Output is plain ASCII text with no timings or absolute paths (files are named by their
 //! last path component), so golden tests (`crates/cli/tests/inspect.rs`, files under
-//! `testscripts/inspect/`) can pin it. Keys and values are shown as hex followed by their
-//! printable characters in quotes (`0000002a "...*"`), other bytes as `.`.
+//! `testscripts/inspect/`) can pin it. In page dumps, keys and values are shown as hex
+//! followed by their printable characters in quotes (`0000002a "...*"`), other bytes as `.`;
+//! LSM keys as one quoted string with non-printable bytes as `\xNN`
+//! (`"\x00\x00\x00!user1"`), since they mix a binary index id with mostly printable columns.
 //!
 //! # Not here yet
 //!
-//! - An LSM tree's levels and tables: the manifest decoder (`storelab_lsm::manifest::
-//!   read_manifest`) is public and read-only, but this crate does not depend on
-//!   `storelab-lsm`; `inspect db` lists the LSM directory's files and says so.
 //! - Rows are shown as bytes: decoding them needs the table's schema and row codec.
+//! - LSM values and a table's individual entries are not listed (`inspect sst` shows each
+//!   data block's first and last key and entry count).
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
@@ -57,6 +97,18 @@ use storelab_pager::page::{PAGE_HEADER_SIZE, PageHeader, page_checksum, verify_p
 use storelab_pager::{Lsn, PageId, PageSize, PageType};
 use storelab_wal::segment::{SegmentGeometry, parse_segment_file_name, segment_file_name};
 use storelab_wal::{RECORD_GROUP_END, RECORD_GROUP_FIRST, RECORD_IN_GROUP, RecordType, WalReader};
+
+use storelab_clustered::IndexId;
+use storelab_clustered::lsm_engine::LSM_DIR_NAME;
+use storelab_clustered::lsm_table::INDEX_IDS_PER_TABLE;
+use storelab_lsm::manifest::{TableMeta, VersionEdit, parse_manifest_file_name, read_manifest};
+use storelab_lsm::sstable::footer::FOOTER_SIZE;
+use storelab_lsm::sstable::handle::{BLOCK_TRAILER_SIZE, unseal_block};
+use storelab_lsm::sstable::{
+    Block, BlockHandle, BlockIter, BloomFilter, Footer, SsTable, TableFile, TableId,
+};
+use storelab_lsm::version::LEVEL_COUNT_MAX;
+use storelab_table::schema::PRIMARY_INDEX_NAME;
 
 use crate::byte_size::ByteSize;
 
@@ -92,10 +144,6 @@ const FREE_NEXT_OFFSET: usize = PAGE_HEADER_SIZE;
 /// The smallest node size a tree accepts (`BTree::open`).
 const NODE_SIZE_MIN: usize = 512;
 
-/// The LSM's log record type (`storelab_lsm::RECORD_LSM_BATCH`; this crate does not depend on
-/// the lsm crate, so the number is restated from docs/format/wal.md).
-const LSM_BATCH_RECORD: RecordType = RecordType(32);
-
 /// Bytes of a key shown in a page dump before it is cut short.
 const KEY_SHOWN_MAX: usize = 24;
 /// Bytes of a fence key shown in a tree listing or DOT label.
@@ -126,8 +174,14 @@ pub enum InspectCommand {
     Heap(HeapArgs),
     /// WAL records in a range: LSN, length, type, group flags, blocks, main data
     Wal(WalArgs),
-    /// An engine directory: catalog, tables and their files with sizes
+    /// An engine directory: catalog, tables and their files with sizes; for the LSM layout
+    /// the tree's levels and tables from its manifest
     Db(DbArgs),
+    /// An LSM tree from its manifest: levels, tables with key ranges and sequence numbers,
+    /// each table's footer checked, the manifest's edits, the directory's files
+    Lsm(LsmArgs),
+    /// One sorted table: footer, filter, index entries and data blocks, every block checked
+    Sst(SstArgs),
 }
 
 /// Flags of `storelab inspect page`.
@@ -204,6 +258,32 @@ pub struct DbArgs {
     pub page_size: ByteSize,
 }
 
+/// Flags of `storelab inspect lsm`.
+#[derive(Debug, clap::Args)]
+pub struct LsmArgs {
+    /// The LSM tree's directory (holding `MANIFEST-NNNNNN`), or a database directory
+    /// holding `lsm/`
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Tables listed at most per level; the rest are counted
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub table_limit: usize,
+    /// The manifest's most recent edits listed at most
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub edit_limit: usize,
+}
+
+/// Flags of `storelab inspect sst`.
+#[derive(Debug, clap::Args)]
+pub struct SstArgs {
+    /// The table file (`NNNNNN.sst`)
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Data blocks listed at most (every block is still read and checked)
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub block_limit: usize,
+}
+
 /// Runs one `inspect` subcommand and prints its report.
 pub fn run(args: &InspectArgs) -> Result<()> {
     let text = match &args.command {
@@ -228,6 +308,8 @@ pub fn run(args: &InspectArgs) -> Result<()> {
             )?
         }
         InspectCommand::Db(a) => inspect_db(&a.dir, page_size(a.page_size)?)?,
+        InspectCommand::Lsm(a) => inspect_lsm(&a.dir, a.table_limit, a.edit_limit)?,
+        InspectCommand::Sst(a) => inspect_sst(&a.file, a.block_limit)?,
     };
     use std::io::Write;
     std::io::stdout()
@@ -1366,7 +1448,7 @@ fn record_type_name(t: RecordType) -> &'static str {
         t if t == storelab_btree::REC_REPLACE => "btree-replace",
         t if t == storelab_btree::REC_STRUCTURE => "btree-structure",
         t if t == storelab_heap::redo::REC_HEAP => "heap",
-        t if t == LSM_BATCH_RECORD => "lsm-batch",
+        t if t == storelab_lsm::RECORD_LSM_BATCH => "lsm-batch",
         _ => "unknown",
     }
 }
@@ -1758,8 +1840,9 @@ fn list_files(out: &mut String, root: &Path, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// `storelab inspect db`: the catalog, each table's schema and files, and every file in the
-/// directory with its size.
+/// `storelab inspect db`: the catalog, each table's schema and files, for the clustered LSM
+/// layout the tree's levels and tables from its manifest, and every file in the directory
+/// with its size.
 pub fn inspect_db(dir: &Path, page_size: PageSize) -> Result<String> {
     let catalog = read_catalog(dir)?;
     let mut out = String::new();
@@ -1803,6 +1886,13 @@ pub fn inspect_db(dir: &Path, page_size: PageSize) -> Result<String> {
             );
         }
         outln!(out, "  engine data  {}", table.engine_data);
+        if catalog.engine == storelab_clustered::LSM_ENGINE_NAME {
+            let ids: Vec<String> = lsm_table_index_ids(table)
+                .into_iter()
+                .map(|(id, index)| format!("{index} {id:08x}"))
+                .collect();
+            outln!(out, "  lsm key ids  {}", ids.join(", "));
+        }
         for f in table_files(&catalog.engine, table) {
             outln!(
                 out,
@@ -1813,12 +1903,25 @@ pub fn inspect_db(dir: &Path, page_size: PageSize) -> Result<String> {
     }
     outln!(out);
     if catalog.engine == storelab_clustered::LSM_ENGINE_NAME {
-        outln!(
-            out,
-            "LSM tree ({}/): levels and tables with key ranges: not supported yet (needs the \
-             lsm crate's manifest reader in the CLI); its files are listed below",
-            storelab_clustered::lsm_engine::LSM_DIR_NAME
-        );
+        let lsm_dir = dir.join(storelab_clustered::lsm_engine::LSM_DIR_NAME);
+        // A damaged manifest is reported here, not as the command's error: the catalog and
+        // the file listing are still worth seeing (`inspect lsm` fails on it instead).
+        let view = if lsm_dir.is_dir() {
+            LsmView::read(&lsm_dir)
+        } else {
+            Err(anyhow::anyhow!("the directory is missing"))
+        };
+        match view {
+            Ok(view) => {
+                let names = lsm_index_names(&catalog);
+                lsm_levels(&mut out, &view, &names, DB_TABLES_LISTED_MAX);
+            }
+            Err(e) => outln!(
+                out,
+                "LSM tree {}/: cannot read its manifest: {e:#}",
+                storelab_clustered::lsm_engine::LSM_DIR_NAME
+            ),
+        }
         outln!(out);
     }
     outln!(out, "files");
@@ -1826,9 +1929,1067 @@ pub fn inspect_db(dir: &Path, page_size: PageSize) -> Result<String> {
     Ok(out)
 }
 
+// ---------------------------------------------------------------------------------------
+// inspect lsm, inspect sst (and the LSM part of inspect db)
+// ---------------------------------------------------------------------------------------
+
+/// Bytes of an LSM key shown before it is cut short.
+const LSM_KEY_SHOWN_MAX: usize = 32;
+/// Bytes of a key shown in `inspect sst`'s block list.
+const SST_KEY_SHOWN_MAX: usize = 32;
+/// The largest manifest read. The tree starts a fresh manifest once one grows past
+/// `manifest_bytes_max` (1 MiB by default), but a single edit may be up to 64 MiB.
+const MANIFEST_READ_BYTES_MAX: u64 = 256 << 20;
+/// The largest table `inspect sst` reads (whole, into memory). Compaction cuts tables at
+/// `table_bytes_target` (2 MiB by default) and a flushed memtable is smaller still.
+const TABLE_READ_BYTES_MAX: u64 = 256 << 20;
+/// Tables listed per level by `inspect db` (`inspect lsm --table-limit` lists more).
+const DB_TABLES_LISTED_MAX: usize = 50;
+/// Tables named per edit in `inspect lsm`'s list of edits; the rest are counted.
+const EDIT_TABLES_LISTED_MAX: usize = 6;
+/// Problems listed by `inspect sst`; the rest are counted.
+const SST_PROBLEMS_LISTED_MAX: usize = 20;
+
+/// An LSM key as quoted text: printable ASCII as itself (`"` and `\` escaped), any other
+/// byte as `\xNN`; past `max` bytes cut short with `..` and the key's length. Unlike
+/// `fmt_bytes`, text and binary stay in one string, because keys of the clustered LSM layout
+/// are a binary index id followed by mostly printable encoded columns.
+fn fmt_key(key: &[u8], max: usize) -> String {
+    let mut text = String::from("\"");
+    for &b in &key[..key.len().min(max)] {
+        match b {
+            b'"' => text.push_str("\\\""),
+            b'\\' => text.push_str("\\\\"),
+            0x20..=0x7e => text.push(b as char),
+            _ => text.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    text.push('"');
+    if key.len() > max {
+        text.push_str(&format!("..({} bytes)", key.len()));
+    }
+    text
+}
+
+/// An LSM tree as its current manifest describes it, read without opening the tree.
+///
+/// The manifest is chosen as `Lsm::open` chooses it (the highest-numbered `MANIFEST-NNNNNN`
+/// with a valid header and snapshot) and decoded by the lsm crate
+/// (`storelab_lsm::manifest::read_manifest`, which checks every record's checksum and
+/// length). Only the replay of its edits is restated here, in [`replay_edits`], because the
+/// crate does that inside `Lsm::open`, which also opens the log, deletes orphan tables,
+/// replays the log and writes a fresh manifest: none of that happens here.
+struct LsmView {
+    /// The directory's last path component.
+    dir_name: String,
+    /// The current manifest's file name.
+    manifest: String,
+    /// Newer manifests without a valid header or snapshot (a crash cut their creation
+    /// short); the next open ignores and deletes them.
+    skipped_manifests: Vec<String>,
+    /// The current manifest's edits, its snapshot first.
+    edits: Vec<VersionEdit>,
+    /// Live tables by level (`LEVEL_COUNT_MAX` levels), in the tree's order: L0 newest
+    /// first (by largest sequence number), deeper levels by smallest key.
+    levels: Vec<Vec<TableMeta>>,
+    /// Every file in the directory with its length, sorted by name.
+    files: Vec<(String, u64)>,
+}
+
+impl LsmView {
+    /// Lists `dir` and reads its current manifest. Fails on a directory with no manifest
+    /// at all, or on a manifest that the tree itself would refuse to open with.
+    fn read(dir: &Path) -> Result<LsmView> {
+        let dir_name = display_name(dir);
+        if !dir.is_dir() {
+            bail!("{}: not a directory", dir.display());
+        }
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(dir).with_context(|| format!("list {}", dir.display()))? {
+            let entry = entry.with_context(|| format!("list {}", dir.display()))?;
+            let meta = entry
+                .metadata()
+                .with_context(|| format!("{}", entry.path().display()))?;
+            if meta.is_file() {
+                files.push((entry.file_name().to_string_lossy().into_owned(), meta.len()));
+            }
+        }
+        files.sort();
+        let mut manifests: Vec<(u64, String, u64)> = files
+            .iter()
+            .filter_map(|(name, len)| {
+                parse_manifest_file_name(name).map(|n| (n, name.clone(), *len))
+            })
+            .collect();
+        manifests.sort_unstable_by_key(|m| std::cmp::Reverse(m.0));
+        let mut skipped_manifests = Vec::new();
+        let mut current = None;
+        for (_, name, len) in manifests {
+            if len > MANIFEST_READ_BYTES_MAX {
+                bail!(
+                    "{dir_name}/{name}: {len} bytes, more than inspect reads \
+                     ({MANIFEST_READ_BYTES_MAX})"
+                );
+            }
+            let bytes = std::fs::read(dir.join(&name))
+                .with_context(|| format!("read {dir_name}/{name}"))?;
+            // Errors name the file only, so the output never depends on where the tree is.
+            match read_manifest(&bytes, Path::new(&name))? {
+                Some(edits) => {
+                    current = Some((name, edits));
+                    break;
+                }
+                None => skipped_manifests.push(name),
+            }
+        }
+        let Some((manifest, edits)) = current else {
+            if files
+                .iter()
+                .any(|(name, _)| TableId::parse_file_name(name).is_some())
+            {
+                bail!(
+                    "{dir_name}: table files but no valid manifest (the tree refuses to open \
+                     like this)"
+                );
+            }
+            bail!("{dir_name}: no valid MANIFEST-NNNNNN: not an LSM tree's directory");
+        };
+        let levels =
+            replay_edits(&edits).map_err(|why| anyhow::anyhow!("{dir_name}/{manifest}: {why}"))?;
+        Ok(LsmView {
+            dir_name,
+            manifest,
+            skipped_manifests,
+            edits,
+            levels,
+            files,
+        })
+    }
+
+    /// The last edit: its `log covered`, `last seq` and `next table` are the tree's.
+    fn last_edit(&self) -> &VersionEdit {
+        self.edits
+            .last()
+            .expect("read_manifest returns at least the snapshot")
+    }
+
+    /// Levels up to the deepest one holding a table (at least L0). The tree's configured
+    /// level count is not on disk.
+    fn level_count_shown(&self) -> usize {
+        self.levels
+            .iter()
+            .rposition(|l| !l.is_empty())
+            .map_or(1, |deepest| deepest + 1)
+    }
+
+    /// Tables, bytes and entries in all levels.
+    fn totals(&self) -> (usize, u64, u64) {
+        let all = self.levels.iter().flatten();
+        (
+            all.clone().count(),
+            all.clone().map(|m| m.size).sum(),
+            all.map(|m| m.entry_count).sum(),
+        )
+    }
+
+    /// The live table `id`, if the manifest names it.
+    fn table(&self, id: TableId) -> Option<&TableMeta> {
+        self.levels.iter().flatten().find(|m| m.id == id)
+    }
+
+    /// The length of the file `name` in the directory, if there is one.
+    fn file_len(&self, name: &str) -> Option<u64> {
+        self.files
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, len)| *len)
+    }
+}
+
+/// The live tables after a manifest's edits, replayed as `Lsm::open` replays them
+/// (docs/format/lsm-manifest.md): the snapshot's tables, then for each change its deleted
+/// tables removed (each must be live at that level) and its added ones added. `Err` says
+/// which edit is impossible.
+fn replay_edits(edits: &[VersionEdit]) -> Result<Vec<Vec<TableMeta>>, String> {
+    let mut live: BTreeMap<TableId, TableMeta> = BTreeMap::new();
+    for (n, edit) in edits.iter().enumerate() {
+        for (level, id) in &edit.deleted {
+            match live.remove(id) {
+                Some(m) if m.level == *level => {}
+                _ => {
+                    return Err(format!(
+                        "edit {n} deletes {id} from L{level}, where it is not"
+                    ));
+                }
+            }
+        }
+        for m in &edit.added {
+            live.insert(m.id, m.clone());
+        }
+    }
+    let mut levels = vec![Vec::new(); LEVEL_COUNT_MAX];
+    for m in live.into_values() {
+        // `VersionEdit::decode` refuses a level past LEVEL_COUNT_MAX; checked again rather
+        // than indexed blindly, since the bytes came from disk.
+        let level = m.level;
+        levels
+            .get_mut(usize::from(level))
+            .ok_or_else(|| format!("table {} in L{level}", m.id))?
+            .push(m);
+    }
+    // The tree's order (`Version::sort`); ties keep table-number order, so output is stable.
+    levels[0].sort_by_key(|m| std::cmp::Reverse(m.seq_max));
+    for level in &mut levels[1..] {
+        level.sort_by(|a, b| a.smallest.cmp(&b.smallest));
+    }
+    Ok(levels)
+}
+
+/// The LSM index ids of a clustered-lsm table with their index names: the primary at
+/// `id * 32 + 1`, secondary `i` at `id * 32 + 2 + i`, and, for a table without a primary
+/// key, the row-id mark at `id * 32 + 31` (`storelab_clustered::lsm_table`, whose offsets
+/// are private; docs/format/clustered.md).
+fn lsm_table_index_ids(table: &storelab_table::catalog::CatalogEntry) -> Vec<(u32, String)> {
+    let Some(first) = table
+        .id
+        .0
+        .checked_mul(INDEX_IDS_PER_TABLE)
+        .filter(|first| first.checked_add(INDEX_IDS_PER_TABLE).is_some())
+    else {
+        return Vec::new();
+    };
+    let mut ids = vec![(first + 1, PRIMARY_INDEX_NAME.to_string())];
+    // The catalog is read from disk: ids past the row-id mark's are not taken.
+    let secondaries_max = (INDEX_IDS_PER_TABLE - 3) as usize;
+    ids.extend(
+        table
+            .schema
+            .indexes
+            .iter()
+            .take(secondaries_max)
+            .enumerate()
+            .map(|(i, ix)| (first + 2 + i as u32, ix.name.clone())),
+    );
+    if !table.schema.has_primary_key() {
+        ids.push((first + INDEX_IDS_PER_TABLE - 1, "row-id mark".to_string()));
+    }
+    ids
+}
+
+/// `table.index` names of every LSM index id in a clustered-lsm catalog.
+fn lsm_index_names(catalog: &CatalogView) -> BTreeMap<u32, String> {
+    let mut names = BTreeMap::new();
+    for table in &catalog.tables {
+        for (id, index) in lsm_table_index_ids(table) {
+            names.insert(id, format!("{}.{index}", table.schema.name));
+        }
+    }
+    names
+}
+
+/// The index a key of the clustered LSM layout belongs to (its first 4 bytes), as
+/// ` (table.index)`, or nothing if no catalog names it.
+fn key_index_note(key: &[u8], names: &BTreeMap<u32, String>) -> String {
+    IndexId::of_key(key)
+        .and_then(|id| names.get(&id.0))
+        .map_or_else(String::new, |name| format!(" ({name})"))
+}
+
+/// The indexes a table's key range spans, as `  [t.primary]` or `  [t.primary .. t.by_v]`.
+fn key_range_note(m: &TableMeta, names: &BTreeMap<u32, String>) -> String {
+    let name = |key: &[u8]| {
+        IndexId::of_key(key)
+            .and_then(|id| names.get(&id.0))
+            .map_or("?", String::as_str)
+    };
+    if names.is_empty() {
+        return String::new();
+    }
+    let (low, high) = (name(&m.smallest), name(&m.largest));
+    if low == high {
+        format!("  [{low}]")
+    } else {
+        format!("  [{low} .. {high}]")
+    }
+}
+
+/// How a level's tables are ordered, and the first pair breaking that order (a broken
+/// invariant of the tree, which `Version::check` refuses; shown here, not assumed).
+fn level_order_note(level: usize, tables: &[TableMeta]) -> String {
+    if level == 0 {
+        match tables.windows(2).find(|p| p[0].seq_min <= p[1].seq_max) {
+            None => "newest first, key ranges may overlap".to_string(),
+            Some(p) => format!(
+                "newest first, key ranges may overlap; BROKEN: the sequence ranges of {} and {} \
+                 overlap or are out of order",
+                p[0].id, p[1].id
+            ),
+        }
+    } else {
+        match tables.windows(2).find(|p| p[0].largest >= p[1].smallest) {
+            None => "one sorted run, key ranges do not overlap".to_string(),
+            Some(p) => format!(
+                "one sorted run; BROKEN: {} and {} overlap or are out of order",
+                p[0].id, p[1].id
+            ),
+        }
+    }
+}
+
+/// The tree's summary: manifest, log position, sequence numbers, and a line per level.
+fn lsm_header(out: &mut String, view: &LsmView) {
+    let (tables, bytes, entries) = view.totals();
+    let last = view.last_edit();
+    outln!(
+        out,
+        "LSM tree {}/: {} ({} edit(s)), {tables} table(s), {bytes} bytes, {entries} entries",
+        view.dir_name,
+        view.manifest,
+        view.edits.len()
+    );
+    outln!(
+        out,
+        "  log covered  {}  the tree's log records before it are in tables; those after it are",
+        last.log_covered
+    );
+    outln!(
+        out,
+        "               only in the log, replayed into a memtable at open (inspect wal --from {})",
+        last.log_covered
+    );
+    outln!(
+        out,
+        "  last seq     {}  the largest sequence number handed out as of the last edit",
+        last.last_seq
+    );
+    outln!(
+        out,
+        "  next table   {}  the next table number to hand out",
+        TableId(last.next_table)
+    );
+    for name in &view.skipped_manifests {
+        outln!(
+            out,
+            "  {name}: newer, but without a valid header or snapshot (a crash cut its creation \
+             short): ignored, and deleted at the next open"
+        );
+    }
+    outln!(out);
+    outln!(
+        out,
+        "  {:<5}  {:>6}  {:>12}  {:>10}",
+        "level",
+        "tables",
+        "bytes",
+        "entries"
+    );
+    for (level, tables) in view
+        .levels
+        .iter()
+        .enumerate()
+        .take(view.level_count_shown())
+    {
+        outln!(
+            out,
+            "  L{level:<4}  {:>6}  {:>12}  {:>10}",
+            tables.len(),
+            tables.iter().map(|m| m.size).sum::<u64>(),
+            tables.iter().map(|m| m.entry_count).sum::<u64>()
+        );
+    }
+}
+
+/// The LSM part of `inspect db`: the summary, then each level's tables (at most
+/// `table_limit` per level) with size, entries and key range.
+fn lsm_levels(out: &mut String, view: &LsmView, names: &BTreeMap<u32, String>, table_limit: usize) {
+    lsm_header(out, view);
+    for (level, tables) in view.levels.iter().enumerate() {
+        if tables.is_empty() {
+            continue;
+        }
+        outln!(out);
+        outln!(
+            out,
+            "L{level}: {} table(s), {}",
+            tables.len(),
+            level_order_note(level, tables)
+        );
+        outln!(
+            out,
+            "  {:<10}  {:>10}  {:>8}  smallest key .. largest key",
+            "table",
+            "bytes",
+            "entries"
+        );
+        for m in tables.iter().take(table_limit) {
+            outln!(
+                out,
+                "  {:<10}  {:>10}  {:>8}  {} .. {}{}",
+                m.id.to_string(),
+                m.size,
+                m.entry_count,
+                fmt_key(&m.smallest, LSM_KEY_SHOWN_MAX),
+                fmt_key(&m.largest, LSM_KEY_SHOWN_MAX),
+                key_range_note(m, names)
+            );
+        }
+        if tables.len() > table_limit {
+            outln!(
+                out,
+                "  ... {} more table(s) (inspect lsm lists them)",
+                tables.len() - table_limit
+            );
+        }
+    }
+}
+
+/// Reads a live table's footer (64 bytes at the end of its logical size, from a file opened
+/// read-only) and compares it with the manifest's description.
+fn footer_verdict(dir: &Path, m: &TableMeta, file_len: Option<u64>) -> String {
+    let Some(file_len) = file_len else {
+        return "MISSING: the manifest names it, but there is no such file".to_string();
+    };
+    if file_len < m.size {
+        return format!(
+            "SHORT: the file has {file_len} bytes, the manifest says {}",
+            m.size
+        );
+    }
+    let Some(footer_at) = m.size.checked_sub(FOOTER_SIZE as u64) else {
+        return format!(
+            "BAD: the manifest's size {} is shorter than a footer",
+            m.size
+        );
+    };
+    let mut bytes = [0u8; FOOTER_SIZE];
+    let read =
+        File::open(dir.join(m.id.file_name())).and_then(|f| f.read_exact_at(&mut bytes, footer_at));
+    if let Err(e) = read {
+        return format!("UNREADABLE: {e}");
+    }
+    match Footer::decode(&bytes, m.size) {
+        Err((reason, _)) => format!("FOOTER FAILS: {reason}"),
+        Ok(f)
+            if f.entry_count != m.entry_count
+                || f.seq_min != m.seq_min
+                || f.seq_max != m.seq_max =>
+        {
+            format!(
+                "DISAGREES: the footer says {} entries, {}..{}",
+                f.entry_count, f.seq_min, f.seq_max
+            )
+        }
+        Ok(_) => "footer agrees".to_string(),
+    }
+}
+
+/// The tables an edit deletes (`-L0 000003.sst`) and adds (`+L1 000005.sst`).
+fn edit_tables(edit: &VersionEdit) -> String {
+    let names: Vec<String> = edit
+        .deleted
+        .iter()
+        .map(|(level, id)| format!("-L{level} {id}"))
+        .chain(edit.added.iter().map(|m| format!("+L{} {}", m.level, m.id)))
+        .collect();
+    if names.is_empty() {
+        return if edit.snapshot {
+            "none (an empty tree)".to_string()
+        } else {
+            "none (moves log covered only)".to_string()
+        };
+    }
+    let mut text = names
+        .iter()
+        .take(EDIT_TABLES_LISTED_MAX)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(" ");
+    if names.len() > EDIT_TABLES_LISTED_MAX {
+        text.push_str(&format!(
+            " (+{} more)",
+            names.len() - EDIT_TABLES_LISTED_MAX
+        ));
+    }
+    text
+}
+
+/// `storelab inspect lsm`: an LSM tree from its manifest, in detail: the summary, every
+/// live table with its file size, sequence range and footer checked against the manifest,
+/// the manifest's most recent edits, and the directory's files with their roles.
+pub fn inspect_lsm(dir: &Path, table_limit: usize, edit_limit: usize) -> Result<String> {
+    let catalog_file = storelab_table::catalog::CATALOG_FILE_NAME;
+    let (lsm_dir, db_dir) = if dir.join(catalog_file).is_file() {
+        (dir.join(LSM_DIR_NAME), Some(dir.to_path_buf()))
+    } else {
+        let parent = dir
+            .parent()
+            .filter(|p| p.join(catalog_file).is_file())
+            .map(Path::to_path_buf);
+        (dir.to_path_buf(), parent)
+    };
+    if let Some(db) = &db_dir
+        && let Ok(catalog) = read_catalog(db)
+        && catalog.engine != storelab_clustered::LSM_ENGINE_NAME
+        && !lsm_dir.is_dir()
+    {
+        bail!(
+            "{}: a database of engine {}, which has no LSM tree",
+            db.display(),
+            catalog.engine
+        );
+    }
+    let view = LsmView::read(&lsm_dir)?;
+    let names = db_dir
+        .and_then(|d| read_catalog(&d).ok())
+        .filter(|c| c.engine == storelab_clustered::LSM_ENGINE_NAME)
+        .map(|c| lsm_index_names(&c))
+        .unwrap_or_default();
+    let mut out = String::new();
+    lsm_header(&mut out, &view);
+    for (level, tables) in view.levels.iter().enumerate() {
+        if tables.is_empty() {
+            continue;
+        }
+        outln!(out);
+        outln!(
+            out,
+            "L{level}: {} table(s), {} bytes; {}",
+            tables.len(),
+            tables.iter().map(|m| m.size).sum::<u64>(),
+            level_order_note(level, tables)
+        );
+        for m in tables.iter().take(table_limit) {
+            let file_len = view.file_len(&m.id.file_name());
+            outln!(
+                out,
+                "  {}  {} bytes (file {})  {} entries  seq {}..{}  {}",
+                m.id,
+                m.size,
+                file_len.map_or_else(|| "missing".to_string(), |l| l.to_string()),
+                m.entry_count,
+                m.seq_min,
+                m.seq_max,
+                footer_verdict(&lsm_dir, m, file_len)
+            );
+            outln!(
+                out,
+                "    smallest  {}{}",
+                fmt_key(&m.smallest, LSM_KEY_SHOWN_MAX),
+                key_index_note(&m.smallest, &names)
+            );
+            outln!(
+                out,
+                "    largest   {}{}",
+                fmt_key(&m.largest, LSM_KEY_SHOWN_MAX),
+                key_index_note(&m.largest, &names)
+            );
+        }
+        if tables.len() > table_limit {
+            outln!(
+                out,
+                "  ... {} more table(s) (--table-limit)",
+                tables.len() - table_limit
+            );
+        }
+    }
+
+    outln!(out);
+    let shown_from = view.edits.len().saturating_sub(edit_limit);
+    outln!(
+        out,
+        "edits in {}: 1 snapshot, {} change(s){}",
+        view.manifest,
+        view.edits.len() - 1,
+        if shown_from > 0 {
+            format!("; the last {edit_limit} shown (--edit-limit)")
+        } else {
+            String::new()
+        }
+    );
+    outln!(
+        out,
+        "  {:>4}  {:<8}  {:<11}  {:>8}  {:<10}  tables deleted (-) and added (+)",
+        "#",
+        "kind",
+        "log covered",
+        "last seq",
+        "next table"
+    );
+    for (n, edit) in view.edits.iter().enumerate().skip(shown_from) {
+        outln!(
+            out,
+            "  {n:>4}  {:<8}  {:<11}  {:>8}  {:<10}  {}",
+            if edit.snapshot { "snapshot" } else { "change" },
+            edit.log_covered.to_string(),
+            edit.last_seq.to_string(),
+            TableId(edit.next_table).to_string(),
+            edit_tables(edit)
+        );
+    }
+
+    outln!(out);
+    outln!(out, "files in {}/", view.dir_name);
+    for (name, len) in &view.files {
+        let role = if *name == view.manifest {
+            "the current manifest".to_string()
+        } else if view.skipped_manifests.contains(name) {
+            "a newer manifest without a valid start: ignored".to_string()
+        } else if parse_manifest_file_name(name).is_some() {
+            "an older manifest: deleted at the next open".to_string()
+        } else if let Some(id) = TableId::parse_file_name(name) {
+            match view.table(id) {
+                Some(m) => format!("L{} table", m.level),
+                None => {
+                    "not named by the manifest: an orphan, deleted at the next open".to_string()
+                }
+            }
+        } else {
+            "not one of the tree's files".to_string()
+        };
+        outln!(out, "  {name:<20} {len:>10} bytes  {role}");
+    }
+    Ok(out)
+}
+
+/// Problems found in a table: the first few listed, all counted.
+#[derive(Default)]
+struct Problems {
+    listed: Vec<String>,
+    count: usize,
+}
+
+impl Problems {
+    fn push(&mut self, what: String) {
+        self.count += 1;
+        if self.listed.len() < SST_PROBLEMS_LISTED_MAX {
+            self.listed.push(what);
+        }
+    }
+}
+
+/// A block's contents at `h` within a table's first `logical` bytes: bounds checked here,
+/// then checksum and decompression by the lsm crate's `unseal_block`.
+fn table_block(bytes: &[u8], logical: u64, h: BlockHandle, name: &str) -> Result<Vec<u8>, String> {
+    let end = h
+        .offset
+        .checked_add(h.stored_size())
+        .filter(|&end| end <= logical)
+        .ok_or_else(|| {
+            format!(
+                "block at {} of {} bytes runs past the table's end ({logical})",
+                h.offset,
+                h.stored_size()
+            )
+        })?;
+    // `end <= logical <= bytes.len()`, checked by the caller before any block is read.
+    unseal_block(
+        &bytes[h.offset as usize..end as usize],
+        Path::new(name),
+        h.offset,
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// How a table differs from the manifest's description of it (empty: it agrees).
+fn meta_differences(table: &TableMeta, manifest: &TableMeta) -> Vec<String> {
+    let mut diffs = Vec::new();
+    if table.size != manifest.size {
+        diffs.push(format!("size {} vs {}", table.size, manifest.size));
+    }
+    if table.entry_count != manifest.entry_count {
+        diffs.push(format!(
+            "entries {} vs {}",
+            table.entry_count, manifest.entry_count
+        ));
+    }
+    if (table.seq_min, table.seq_max) != (manifest.seq_min, manifest.seq_max) {
+        diffs.push(format!(
+            "seq {}..{} vs {}..{}",
+            table.seq_min, table.seq_max, manifest.seq_min, manifest.seq_max
+        ));
+    }
+    if table.smallest != manifest.smallest {
+        diffs.push("smallest key".to_string());
+    }
+    if table.largest != manifest.largest {
+        diffs.push("largest key".to_string());
+    }
+    diffs
+}
+
+/// `storelab inspect sst`: one sorted table, read whole into memory from a file opened
+/// read-only and decoded with the lsm crate's sstable decoders: the footer, the filter, the
+/// index (one entry per data block), then every data block, whose entries are counted and
+/// checked for order and sequence range. Last, the table is opened as the tree opens it
+/// (`SsTable::open`) and compared with the manifest beside it, if that names it.
+///
+/// A footer or index that does not decode is the command's error (nothing else can be
+/// found without them); a damaged data or filter block is shown as failing and listed
+/// under problems.
+pub fn inspect_sst(path: &Path, block_limit: usize) -> Result<String> {
+    let name = display_name(path);
+    let meta = std::fs::metadata(path).with_context(|| format!("{}", path.display()))?;
+    if !meta.is_file() {
+        bail!("{}: not a file", path.display());
+    }
+    if meta.len() > TABLE_READ_BYTES_MAX {
+        bail!(
+            "{}: {} bytes, more than inspect reads ({TABLE_READ_BYTES_MAX})",
+            path.display(),
+            meta.len()
+        );
+    }
+    let bytes = Arc::new(std::fs::read(path).with_context(|| format!("read {}", path.display()))?);
+    let file_len = bytes.len() as u64;
+    let id = TableId::parse_file_name(&name);
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let (described, source) = match id {
+        None => (
+            None,
+            "its name is not NNNNNN.sst, so no manifest names it".to_string(),
+        ),
+        Some(id) => match LsmView::read(dir) {
+            Ok(view) => match view.table(id) {
+                Some(m) => (
+                    Some(m.clone()),
+                    format!("{} names it in L{}", view.manifest, m.level),
+                ),
+                None => (
+                    None,
+                    format!(
+                        "{} does not name it: an orphan, or not this tree's table",
+                        view.manifest
+                    ),
+                ),
+            },
+            Err(e) => (None, format!("no manifest beside it names it: {e:#}")),
+        },
+    };
+    // The logical size is where the footer ends: the manifest records it; without one it
+    // is the end of the last nonzero byte, since the padding after the footer is zeros and
+    // the footer ends with its magic, whose last byte is not zero.
+    let (logical, how) = match &described {
+        Some(m) => (m.size, "from the manifest"),
+        None => (
+            bytes
+                .iter()
+                .rposition(|&b| b != 0)
+                .map_or(0, |i| i as u64 + 1),
+            "where the zero padding starts",
+        ),
+    };
+    let mut out = String::new();
+    outln!(
+        out,
+        "table {name}: file {file_len} bytes, logical size {logical} ({how})"
+    );
+    outln!(out, "  {source}");
+    if logical > file_len {
+        bail!("{name}: the manifest says {logical} bytes, the file has {file_len}");
+    }
+    let Some(footer_at) = logical.checked_sub(FOOTER_SIZE as u64) else {
+        bail!(
+            "{name}: {logical} bytes before the padding, shorter than a footer ({FOOTER_SIZE}): \
+             not a storelab table"
+        );
+    };
+    let footer = Footer::decode(&bytes[footer_at as usize..logical as usize], logical)
+        .map_err(|(reason, _)| anyhow::anyhow!("{name}: footer at offset {footer_at}: {reason}"))?;
+    outln!(out);
+    outln!(
+        out,
+        "footer at {footer_at} ({FOOTER_SIZE} bytes): format version {}, magic and checksum valid",
+        footer.version
+    );
+    outln!(
+        out,
+        "  index block   offset {}, {} bytes + {BLOCK_TRAILER_SIZE}-byte trailer",
+        footer.index.offset,
+        footer.index.size
+    );
+    if footer.filter.size == 0 {
+        outln!(out, "  filter block  none");
+    } else {
+        outln!(
+            out,
+            "  filter block  offset {}, {} bytes + {BLOCK_TRAILER_SIZE}-byte trailer",
+            footer.filter.offset,
+            footer.filter.size
+        );
+    }
+    outln!(out, "  entries       {}", footer.entry_count);
+    outln!(
+        out,
+        "  seq range     {}..{}",
+        footer.seq_min,
+        footer.seq_max
+    );
+
+    let mut problems = Problems::default();
+    outln!(out);
+    if footer.filter.size == 0 {
+        outln!(
+            out,
+            "bloom filter: none (written with bloom_bits_per_key 0)"
+        );
+    } else {
+        let filter = table_block(&bytes, logical, footer.filter, &name)
+            .and_then(|c| BloomFilter::decode(&c).map(|_| c));
+        match filter {
+            Ok(contents) => {
+                // Contents: the bit array, then one byte of probes per key (bloom.rs).
+                let (probes, bits) = contents
+                    .split_last()
+                    .expect("BloomFilter::decode accepted it, so it is not empty");
+                let bit_count = bits.len() as u64 * 8;
+                outln!(
+                    out,
+                    "bloom filter: {} bytes, {bit_count} bits for {} entries ({:.1} bits per key), \
+                     {probes} probes per key",
+                    bits.len(),
+                    footer.entry_count,
+                    bit_count as f64 / footer.entry_count as f64
+                );
+            }
+            Err(e) => {
+                outln!(out, "bloom filter: FAILS: {e}");
+                problems.push(format!("filter block: {e}"));
+            }
+        }
+    }
+
+    // The index: one entry per data block, its last key -> its handle.
+    let index = table_block(&bytes, logical, footer.index, &name)
+        .and_then(Block::decode)
+        .map_err(|e| anyhow::anyhow!("{name}: index block: {e}"))?;
+    let mut handles = Vec::new();
+    let mut it = BlockIter::new(Arc::new(index));
+    it.seek_to_first();
+    while it.is_valid() {
+        handles.push((it.key().to_vec(), BlockHandle::decode(it.value())));
+        it.next();
+    }
+    outln!(
+        out,
+        "index block: {} entries, one per data block (its last key -> offset and size)",
+        handles.len()
+    );
+    outln!(out);
+    outln!(
+        out,
+        "  {:>5}  {:>10}  {:>6}  {:>7}  {:>10}  first key .. last key (the index entry's key)",
+        "block",
+        "offset",
+        "bytes",
+        "entries",
+        "tombstones"
+    );
+    let mut expect_offset = 0u64;
+    let mut unread_blocks = 0usize;
+    let (mut puts, mut tombstones) = (0u64, 0u64);
+    let mut prev: Option<Vec<u8>> = None;
+    let mut smallest: Option<Vec<u8>> = None;
+    for (i, (index_key, handle)) in handles.iter().enumerate() {
+        let listed = i < block_limit;
+        let h = match handle {
+            Ok(h) => *h,
+            Err(e) => {
+                if listed {
+                    outln!(out, "  {i:>5}  FAILS: index entry: {e}");
+                }
+                problems.push(format!("index entry {i}: {e}"));
+                unread_blocks += 1;
+                continue;
+            }
+        };
+        if h.offset != expect_offset {
+            problems.push(format!(
+                "block {i} is at {}, the block before it ends at {expect_offset}",
+                h.offset
+            ));
+        }
+        expect_offset = h.offset.saturating_add(h.stored_size());
+        let block = match table_block(&bytes, logical, h, &name).and_then(Block::decode) {
+            Ok(block) => Arc::new(block),
+            Err(e) => {
+                if listed {
+                    outln!(out, "  {i:>5}  {:>10}  {:>6}  FAILS: {e}", h.offset, h.size);
+                }
+                problems.push(format!("block {i}: {e}"));
+                unread_blocks += 1;
+                continue;
+            }
+        };
+        let mut it = BlockIter::new(block);
+        it.seek_to_first();
+        // `Block::decode` refuses a block without entries, so the first key exists.
+        let first = it.key().to_vec();
+        let mut count = 0u64;
+        let mut block_tombstones = 0u64;
+        let mut out_of_order = 0u64;
+        let mut out_of_range = 0u64;
+        while it.is_valid() {
+            if prev.as_deref().is_some_and(|p| p >= it.key()) {
+                out_of_order += 1;
+            }
+            if it.seq() < footer.seq_min || it.seq() > footer.seq_max {
+                out_of_range += 1;
+            }
+            if it.is_put() {
+                puts += 1;
+            } else {
+                tombstones += 1;
+                block_tombstones += 1;
+            }
+            count += 1;
+            let p = prev.get_or_insert_with(Vec::new);
+            p.clear();
+            p.extend_from_slice(it.key());
+            it.next();
+        }
+        if out_of_order > 0 {
+            problems.push(format!(
+                "block {i}: {out_of_order} key(s) not after the key before"
+            ));
+        }
+        if out_of_range > 0 {
+            problems.push(format!(
+                "block {i}: {out_of_range} sequence number(s) outside the footer's range"
+            ));
+        }
+        if prev.as_deref() != Some(index_key.as_slice()) {
+            problems.push(format!(
+                "block {i} ends at a key other than its index entry's"
+            ));
+        }
+        smallest.get_or_insert(first.clone());
+        if listed {
+            outln!(
+                out,
+                "  {i:>5}  {:>10}  {:>6}  {count:>7}  {block_tombstones:>10}  {} .. {}",
+                h.offset,
+                h.size,
+                fmt_key(&first, SST_KEY_SHOWN_MAX),
+                fmt_key(index_key, SST_KEY_SHOWN_MAX)
+            );
+        }
+    }
+    if handles.len() > block_limit {
+        outln!(
+            out,
+            "  ... {} more block(s), read and checked but not listed (--block-limit)",
+            handles.len() - block_limit
+        );
+    }
+    if expect_offset != footer.filter.offset {
+        problems.push(format!(
+            "the data blocks end at {expect_offset}, the {} starts at {}",
+            if footer.filter.size == 0 {
+                "index"
+            } else {
+                "filter"
+            },
+            footer.filter.offset
+        ));
+    }
+
+    let total = puts + tombstones;
+    outln!(out);
+    outln!(
+        out,
+        "entries: {total} ({puts} puts, {tombstones} tombstones) in {} data blocks{}; the \
+         footer says {}",
+        handles.len(),
+        if unread_blocks > 0 {
+            format!(" ({unread_blocks} failing, not counted)")
+        } else {
+            String::new()
+        },
+        footer.entry_count
+    );
+    // With a block unread the counts cannot agree; that block is already a problem.
+    if unread_blocks == 0 && total != footer.entry_count {
+        problems.push(format!(
+            "{total} entries read, the footer says {}",
+            footer.entry_count
+        ));
+    }
+    let none = "none".to_string();
+    outln!(
+        out,
+        "smallest key  {}",
+        smallest
+            .as_deref()
+            .map_or_else(|| none.clone(), |k| fmt_key(k, LSM_KEY_SHOWN_MAX))
+    );
+    outln!(
+        out,
+        "largest key   {}",
+        handles
+            .last()
+            .map_or(none, |(k, _)| fmt_key(k, LSM_KEY_SHOWN_MAX))
+    );
+
+    let level = described.as_ref().map_or(0, |m| m.level);
+    let opened = SsTable::open(
+        TableFile::Memory(Arc::clone(&bytes)),
+        Path::new(&name),
+        id.unwrap_or(TableId(0)),
+        level,
+        logical,
+        None,
+    );
+    match (opened, &described) {
+        (Ok(table), Some(m)) => {
+            let diffs = meta_differences(&table.meta(), m);
+            if diffs.is_empty() {
+                outln!(
+                    out,
+                    "opened as the tree opens it (SsTable::open): ok, and it agrees with the \
+                     manifest"
+                );
+            } else {
+                outln!(
+                    out,
+                    "opened as the tree opens it (SsTable::open): ok, but it DISAGREES with the \
+                     manifest: {} (table vs manifest)",
+                    diffs.join(", ")
+                );
+                problems.push(format!("differs from the manifest: {}", diffs.join(", ")));
+            }
+        }
+        (Ok(_), None) => outln!(out, "opened as the tree opens it (SsTable::open): ok"),
+        (Err(e), _) => {
+            outln!(
+                out,
+                "opened as the tree opens it (SsTable::open): FAILS: {e}"
+            );
+            problems.push(format!("SsTable::open: {e}"));
+        }
+    }
+
+    outln!(out);
+    if problems.count == 0 {
+        outln!(out, "problems: none");
+    } else {
+        outln!(out, "problems: {}", problems.count);
+        for p in &problems.listed {
+            outln!(out, "  {p}");
+        }
+        if problems.count > problems.listed.len() {
+            outln!(out, "  ... {} more", problems.count - problems.listed.len());
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use storelab_lsm::SeqNo;
 
     /// LSNs parse in the printed form, as hex and as decimal; garbage is an error.
     #[test]
@@ -1852,6 +3013,64 @@ mod tests {
         assert_eq!(fmt_bytes(b"abcdef", 2), "6162.. \"ab\".. (6 bytes)");
         assert_eq!(fmt_bytes(b"\"\\", 8), "225c \"..\"");
         assert_eq!(fmt_bytes(b"", 8), "\"\" (empty)");
+    }
+
+    /// LSM keys show printable bytes as text and others as `\xNN`, cut short past the limit.
+    #[test]
+    fn lsm_keys_show_text_and_escapes() {
+        assert_eq!(fmt_key(b"\x00\x00\x00!ab", 16), "\"\\x00\\x00\\x00!ab\"");
+        assert_eq!(fmt_key(b"a\"b\\", 16), "\"a\\\"b\\\\\"");
+        assert_eq!(fmt_key(b"abcdef", 2), "\"ab\"..(6 bytes)");
+    }
+
+    fn meta(id: u64, level: u8, seq: u64, smallest: &[u8], largest: &[u8]) -> TableMeta {
+        TableMeta {
+            id: TableId(id),
+            level,
+            size: 4096,
+            entry_count: 1,
+            seq_min: SeqNo(seq),
+            seq_max: SeqNo(seq),
+            smallest: smallest.to_vec(),
+            largest: largest.to_vec(),
+        }
+    }
+
+    /// Replaying a manifest's edits gives the live tables in the tree's order (L0 newest
+    /// first, deeper levels by key); deleting a table that is not live is refused.
+    #[test]
+    fn manifest_edits_replay_in_tree_order() {
+        let snapshot = VersionEdit {
+            snapshot: true,
+            added: vec![meta(1, 0, 1, b"a", b"z"), meta(2, 0, 2, b"b", b"c")],
+            ..VersionEdit::default()
+        };
+        let compaction = VersionEdit {
+            deleted: vec![(0, TableId(1))],
+            added: vec![meta(4, 1, 1, b"m", b"z"), meta(3, 1, 1, b"a", b"l")],
+            ..VersionEdit::default()
+        };
+        let levels = replay_edits(&[snapshot.clone(), compaction.clone()]).unwrap();
+        let ids = |l: &[TableMeta]| l.iter().map(|m| m.id.0).collect::<Vec<_>>();
+        assert_eq!(ids(&levels[0]), [2]);
+        assert_eq!(ids(&levels[1]), [3, 4]);
+        let wrong_level = VersionEdit {
+            deleted: vec![(1, TableId(2))],
+            ..VersionEdit::default()
+        };
+        let err = replay_edits(&[snapshot, compaction, wrong_level]).unwrap_err();
+        assert!(err.contains("edit 2 deletes 000002.sst from L1"), "{err}");
+    }
+
+    /// A level whose tables overlap is shown as broken, not assumed sorted.
+    #[test]
+    fn overlapping_levels_are_shown_broken() {
+        let ok = [meta(1, 1, 1, b"a", b"c"), meta(2, 1, 1, b"d", b"f")];
+        assert!(!level_order_note(1, &ok).contains("BROKEN"));
+        let bad = [meta(1, 1, 1, b"a", b"d"), meta(2, 1, 1, b"d", b"f")];
+        assert!(level_order_note(1, &bad).contains("BROKEN"));
+        let l0 = [meta(2, 0, 5, b"a", b"z"), meta(1, 0, 5, b"a", b"z")];
+        assert!(level_order_note(0, &l0).contains("BROKEN"));
     }
 
     /// Identical lines of a hex dump fold into one `*`.

@@ -1,6 +1,6 @@
 //! Golden tests of `storelab inspect`: the text output of every subcommand on a small
-//! deterministic B+tree file and a small heap database is compared with the files under
-//! `testscripts/inspect/` (STYLE.md section 7).
+//! deterministic B+tree file, a small heap database and a small clustered-lsm database is
+//! compared with the files under `testscripts/inspect/` (STYLE.md section 7).
 //!
 //! When the output changes on purpose, refresh the golden files and review the diff:
 //!
@@ -12,14 +12,16 @@
 //! The fixtures are built the same way on every run (fixed keys, values and operation order,
 //! one thread, no background work), so their bytes, page LSNs included, do not change between
 //! runs. Output names files by their last path component only, so temporary paths never reach
-//! the golden files. Bad input (not a page file, a page past the end, a wrong page size) must
-//! give a one-line error and exit status 1, never a panic.
+//! the golden files. Bad input (not a page file, a page past the end, a wrong page size, a
+//! damaged table or manifest) must give a one-line error and exit status 1, or be shown as
+//! failing, never a panic.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
 use storelab_btree::{BTree, BTreeConfig, SplitPolicy, register_redo};
+use storelab_clustered::{ClusteredLsmEngine, LsmConfig, LsmOptions};
 use storelab_heap::{HeapEngine, HeapOptions};
 use storelab_pager::io::SyncBackend;
 use storelab_pager::{BufferPool, Disk, Ledger, PageSize, PoolConfig};
@@ -211,6 +213,73 @@ fn build_heap_db(dir: &Path) -> PathBuf {
     db
 }
 
+/// A clustered-lsm database with one table (a primary key and one secondary index) in a tree
+/// of tiny memtables, blocks and tables whose flushes and compactions run inline, in the
+/// writer (`LsmOptions::tiny`): inserts, updates and deletes leave tables in L0 and deeper
+/// levels, tombstones among them, and the last writes only in the log (the tree is not
+/// flushed at close).
+fn build_lsm_db(dir: &Path) -> PathBuf {
+    let db = dir.join("lsmdb");
+    let config = StorageConfig {
+        page_size: PageSize::K4,
+        pool_bytes: 4 << 20,
+        checkpoint_wal_bytes: 0,
+        wal_segment_size: 1 << 20,
+        ..StorageConfig::default()
+    };
+    // L0 compacts at 4 tables rather than 2, so that L0 holds tables at the end.
+    let options = LsmOptions {
+        lsm: LsmConfig {
+            l0_compaction_trigger: 4,
+            ..LsmConfig::tiny()
+        },
+    };
+    let e = ClusteredLsmEngine::open(&db, &config, options).unwrap();
+    let schema = Schema::builder("t")
+        .column("id", ColumnType::Int64)
+        .column("v", ColumnType::Int64)
+        .column("pad", ColumnType::Text)
+        .primary_key(&["id"])
+        .index("by_v", &["v"], false)
+        .build()
+        .unwrap();
+    let t = e.create_table(schema).unwrap();
+    let pad = |n: i64| Value::Text(format!("{n:03}{}", "p".repeat(24)));
+    // Keys in a scrambled but fixed order (i * 37 mod 300), so flushed tables overlap.
+    for i in 0..300 {
+        let id = (i * 37) % 300;
+        t.insert(vec![Value::Int(id), Value::Int(id * 10), pad(id)])
+            .unwrap();
+    }
+    for id in (0..300).step_by(7) {
+        assert!(t.delete(&[Value::Int(id)]).unwrap());
+    }
+    for id in (1..300).step_by(11).filter(|id| id % 7 != 0) {
+        assert!(
+            t.update(&[Value::Int(id)], &[(1, Value::Int(-id))])
+                .unwrap()
+        );
+    }
+    // The memtable into an L0 table, then a few writes that stay in the log only.
+    e.lsm().flush().unwrap();
+    for id in 300..303 {
+        t.insert(vec![Value::Int(id), Value::Int(id * 10), pad(id)])
+            .unwrap();
+    }
+    drop(t);
+    drop(e);
+    db
+}
+
+/// The first table of `level` (`"L1"`) as `inspect lsm` lists it.
+fn first_table(lsm_text: &str, level: &str) -> String {
+    let header = format!("\n{level}: ");
+    let start = lsm_text.find(&header).expect("the level has tables");
+    let rest = &lsm_text[start + 1..];
+    let table_line = rest.lines().nth(1).unwrap();
+    table_line.split_whitespace().next().unwrap().to_string()
+}
+
 /// A light syntax check of DOT output (Graphviz is not needed to run the tests): braces
 /// balance, and every line has an even number of unescaped double quotes.
 fn assert_dot_well_formed(dot: &str) {
@@ -358,27 +427,29 @@ fn heap_database_matches_golden() {
     );
 }
 
+/// Every file under `dir` with its bytes, sorted by path.
+fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                files.push((p.clone(), std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
 /// Running the same inspection twice gives the same bytes, and inspecting changes no file.
 #[test]
 fn inspect_is_read_only_and_repeatable() {
     let dir = tempfile::tempdir().unwrap();
     let db = build_heap_db(dir.path());
-    let snapshot = |dir: &Path| -> Vec<(PathBuf, Vec<u8>)> {
-        let mut files = Vec::new();
-        let mut stack = vec![dir.to_path_buf()];
-        while let Some(d) = stack.pop() {
-            for e in std::fs::read_dir(&d).unwrap() {
-                let p = e.unwrap().path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else {
-                    files.push((p.clone(), std::fs::read(&p).unwrap()));
-                }
-            }
-        }
-        files.sort();
-        files
-    };
     let before = snapshot(&db);
     let runs: Vec<Vec<String>> = (0..2)
         .map(|_| {
@@ -395,7 +466,8 @@ fn inspect_is_read_only_and_repeatable() {
 }
 
 /// Bad input is a one-line error with status 1: a file that is not a page file, a page past
-/// the end, a wrong page size, a B+tree command on a heap, a missing directory.
+/// the end, a wrong page size, a B+tree command on a heap, a missing directory, an LSM
+/// command on a heap database or a heap file.
 #[test]
 fn bad_input_is_a_one_line_error() {
     let dir = tempfile::tempdir().unwrap();
@@ -437,6 +509,10 @@ fn bad_input_is_a_one_line_error() {
         (vec!["wal", s(&missing)], "not a directory"),
         (vec!["wal", s(&db), "--from", "nonsense"], "not an LSN"),
         (vec!["page", s(dir.path()), "0"], "not a file"),
+        (vec!["lsm", s(&db)], "no LSM tree"),
+        (vec!["lsm", s(&missing)], "not a directory"),
+        (vec!["sst", s(&missing)], "missing"),
+        (vec!["sst", s(&heap)], "not a storelab table"),
     ];
     for (args, want) in cases {
         let (ok, stdout, stderr) = inspect(&args);
@@ -457,4 +533,187 @@ fn bad_input_is_a_one_line_error() {
     assert!(out.contains("FAILS"), "{out}");
     let out = inspect_ok(&["tree", s(&tree), "--page-size", "4KiB"]);
     assert!(out.contains("checksum failures: 1"), "{out}");
+}
+
+/// An LSM database: `inspect db` shows the tree's levels and tables with key ranges from its
+/// manifest, `inspect lsm` the same in detail (given the database or the tree's directory),
+/// `inspect sst` one table's footer, filter, index and blocks.
+#[test]
+fn lsm_database_matches_golden() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = build_lsm_db(dir.path());
+    let db_text = inspect_ok(&["db", s(&db)]);
+    assert!(db_text.contains("L0: "), "{db_text}");
+    assert!(db_text.contains("L1: "), "{db_text}");
+    assert!(db_text.contains("[t.primary]"), "{db_text}");
+    golden("lsm-db.txt", &db_text);
+    let lsm_text = inspect_ok(&["lsm", s(&db)]);
+    assert!(!lsm_text.contains("FAILS"), "{lsm_text}");
+    assert_eq!(
+        lsm_text.matches("footer agrees").count(),
+        lsm_text.matches("smallest  ").count(),
+        "{lsm_text}"
+    );
+    golden("lsm.txt", &lsm_text);
+    assert_eq!(inspect_ok(&["lsm", s(&db.join("lsm"))]), lsm_text);
+    // L1's first table: below L0, above the last level, so it keeps tombstones.
+    let table = first_table(&lsm_text, "L1");
+    let sst_text = inspect_ok(&["sst", s(&db.join("lsm").join(&table))]);
+    assert!(sst_text.contains("problems: none"), "{sst_text}");
+    assert!(!sst_text.contains(" 0 tombstones"), "{sst_text}");
+    assert!(sst_text.contains("agrees with the manifest"), "{sst_text}");
+    golden("lsm-sst.txt", &sst_text);
+    // Every live table reads back whole and clean.
+    for line in lsm_text.lines().filter(|l| l.ends_with("footer agrees")) {
+        let name = line.split_whitespace().next().unwrap();
+        let out = inspect_ok(&["sst", s(&db.join("lsm").join(name))]);
+        assert!(out.contains("problems: none"), "{out}");
+    }
+}
+
+/// Inspecting an LSM database changes no file and gives the same bytes twice.
+#[test]
+fn lsm_inspect_is_read_only_and_repeatable() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = build_lsm_db(dir.path());
+    let before = snapshot(&db);
+    let lsm_text = inspect_ok(&["lsm", s(&db)]);
+    let table = db.join("lsm").join(first_table(&lsm_text, "L1"));
+    let runs: Vec<Vec<String>> = (0..2)
+        .map(|_| {
+            vec![
+                inspect_ok(&["db", s(&db)]),
+                inspect_ok(&["lsm", s(&db)]),
+                inspect_ok(&["sst", s(&table)]),
+            ]
+        })
+        .collect();
+    assert_eq!(runs[0], runs[1]);
+    assert!(before == snapshot(&db), "inspect changed a file");
+}
+
+/// Runs `storelab inspect ARGS` on input that may be damaged: it must succeed or fail with a
+/// one-line error, never panic. Returns (success, stdout, stderr).
+fn inspect_damaged(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_storelab"))
+        .arg("inspect")
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{args:?}: status {:?}: {stderr}",
+        out.status
+    );
+    assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    if !out.status.success() {
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with("storelab: error: "),
+            "{args:?}: {stderr}"
+        );
+    }
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr,
+    )
+}
+
+/// Damaged tables and manifests: a damaged data block is shown as failing, a damaged footer,
+/// a cut-short table, a file that is not a table and a damaged manifest are one-line errors
+/// (`inspect db` still shows the catalog and files), and a flipped byte anywhere in a table
+/// or the manifest, or a cut at any length, never panics.
+#[test]
+fn damaged_lsm_files_are_errors_or_shown_never_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = build_lsm_db(dir.path());
+    let lsm = db.join("lsm");
+    let lsm_text = inspect_ok(&["lsm", s(&db)]);
+    let table = lsm.join(first_table(&lsm_text, "L1"));
+    let t = s(&table);
+    let clean = std::fs::read(&table).unwrap();
+    let logical = clean.iter().rposition(|&b| b != 0).unwrap() + 1;
+
+    // A flipped byte in the first data block: shown as failing, with the problems listed.
+    let mut bytes = clean.clone();
+    bytes[20] ^= 0x40;
+    std::fs::write(&table, &bytes).unwrap();
+    let (ok, out, _) = inspect_damaged(&["sst", t]);
+    assert!(ok);
+    assert!(out.contains("FAILS"), "{out}");
+    assert!(!out.contains("problems: none"), "{out}");
+    let (ok, out, _) = inspect_damaged(&["lsm", s(&db)]);
+    assert!(ok, "a data block is not read by inspect lsm: {out}");
+
+    // A flipped byte in the footer: an error naming the footer; inspect lsm shows it.
+    let mut bytes = clean.clone();
+    bytes[logical - 30] ^= 0x40;
+    std::fs::write(&table, &bytes).unwrap();
+    let (ok, _, err) = inspect_damaged(&["sst", t]);
+    assert!(!ok && err.contains("footer"), "{err}");
+    let (ok, out, _) = inspect_damaged(&["lsm", s(&db)]);
+    assert!(ok && out.contains("FOOTER FAILS"), "{out}");
+
+    // Cut short: the manifest's size is past the end.
+    std::fs::write(&table, &clean[..100]).unwrap();
+    let (ok, _, err) = inspect_damaged(&["sst", t]);
+    assert!(!ok && err.contains("the manifest says"), "{err}");
+    std::fs::write(&table, &clean).unwrap();
+
+    // Not a table, and no manifest beside it.
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let (ok, _, err) = inspect_damaged(&["lsm", s(&elsewhere)]);
+    assert!(!ok && err.contains("not an LSM tree"), "{err}");
+    let stray = elsewhere.join("000001.sst");
+    std::fs::write(
+        &stray,
+        b"not a table at all, but long enough to hold a footer of 64 bytes",
+    )
+    .unwrap();
+    let (ok, _, err) = inspect_damaged(&["sst", s(&stray)]);
+    assert!(!ok && err.contains("not a storelab table"), "{err}");
+    let (ok, _, err) = inspect_damaged(&["sst", s(dir.path())]);
+    assert!(!ok && err.contains("not a file"), "{err}");
+    let (ok, _, err) = inspect_damaged(&["lsm", s(&elsewhere)]);
+    assert!(!ok && err.contains("no valid manifest"), "{err}");
+
+    // Every byte of the table flipped in turn (a stride keeps the test short), every cut.
+    let step = (logical / 150).max(1);
+    for at in (0..logical).step_by(step) {
+        let mut bytes = clean.clone();
+        bytes[at] ^= 0x5a;
+        std::fs::write(&table, &bytes).unwrap();
+        inspect_damaged(&["sst", t]);
+    }
+    for len in (0..logical).step_by(step * 3) {
+        std::fs::write(&table, &clean[..len]).unwrap();
+        inspect_damaged(&["sst", t]);
+    }
+    std::fs::write(&table, &clean).unwrap();
+
+    // The manifest: a damaged record followed by more is an error of inspect lsm; inspect db
+    // shows it in place of the levels. Then flips across its records never panic.
+    let manifest = std::fs::read_dir(&lsm)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| s(p).contains("MANIFEST-"))
+        .unwrap();
+    let clean_manifest = std::fs::read(&manifest).unwrap();
+    let mut bytes = clean_manifest.clone();
+    bytes[16 + 8 + 3] ^= 0x01;
+    std::fs::write(&manifest, &bytes).unwrap();
+    let (ok, _, err) = inspect_damaged(&["lsm", s(&db)]);
+    assert!(!ok && err.contains("corrupt manifest"), "{err}");
+    let (ok, out, _) = inspect_damaged(&["db", s(&db)]);
+    assert!(ok && out.contains("cannot read its manifest"), "{out}");
+    let written = clean_manifest.iter().rposition(|&b| b != 0).unwrap() + 1;
+    for at in (0..written).step_by((written / 150).max(1)) {
+        let mut bytes = clean_manifest.clone();
+        bytes[at] ^= 0x5a;
+        std::fs::write(&manifest, &bytes).unwrap();
+        inspect_damaged(&["lsm", s(&db)]);
+    }
 }
