@@ -1002,7 +1002,20 @@ impl BTree {
             )));
         }
         let mut changed = freed;
-        self.merge_up(&mut path, leaf, key, &mut meta, &mut changed)?;
+        if let Some(mut leaf) = self.merge_up(&mut path, leaf, key, &mut meta, &mut changed)? {
+            // Under-full but nothing to merge with: only the leaf changed, logged compactly
+            // like any delete (not as images of the leaf and the pages merge_up looked at).
+            let mut freed = changed;
+            let mut data = (self.node_size as u16).to_le_bytes().to_vec();
+            data.extend_from_slice(&(slot as u16).to_le_bytes());
+            let mut extra: Vec<&mut PageWriteGuard<'_>> = freed.iter_mut().collect();
+            if let Some(m) = meta.as_mut() {
+                extra.push(m);
+            }
+            return Ok(Logged::Done(Some(
+                self.log_change(REC_DELETE, &mut leaf, &data, &mut extra)?,
+            )));
+        }
         let mut refs: Vec<&mut PageWriteGuard<'_>> = changed.iter_mut().collect();
         if let Some(m) = meta.as_mut() {
             refs.push(m);
@@ -1012,7 +1025,10 @@ impl BTree {
 
     /// `node` is below the merge threshold: merge it with its right sibling under the same
     /// parent if both fit in one node, then look at the parent in turn. Collapses a root left
-    /// with one child.
+    /// with one child. The pages it changed go into `changed` (pages it only looked at, a
+    /// sibling too full to merge or an untouched parent, do not: logging them would only
+    /// write images of unchanged pages). Returns `node` back if nothing at all was merged,
+    /// so that the caller logs its one change compactly.
     fn merge_up<'a>(
         &'a self,
         path: &mut Vec<PageWriteGuard<'a>>,
@@ -1020,9 +1036,10 @@ impl BTree {
         key: &[u8],
         meta: &mut Option<PageWriteGuard<'a>>,
         changed: &mut Vec<PageWriteGuard<'a>>,
-    ) -> Result<()> {
+    ) -> Result<Option<PageWriteGuard<'a>>> {
         let ns = self.node_size;
         let limit = self.merge_limit();
+        let mut merged = false;
         loop {
             let Some(mut parent) = path.pop() else {
                 // `node` is the root: collapse it if it is internal with no separators.
@@ -1037,7 +1054,7 @@ impl BTree {
                     self.merge_count.fetch_add(1, Ordering::Relaxed);
                 }
                 changed.push(node);
-                return Ok(());
+                return Ok(None);
             };
             let p = NodeRef::new(&parent, ns);
             let (idx, _) = p.child_for(key);
@@ -1046,10 +1063,12 @@ impl BTree {
             if right_index >= p.len() {
                 // No right sibling under this parent: leave the node under-full (no merge with
                 // the left sibling, which would latch right-to-left; see the crate doc).
-                changed.push(node);
-                changed.push(parent);
                 path.clear();
-                return Ok(());
+                if !merged {
+                    return Ok(Some(node));
+                }
+                changed.push(node);
+                return Ok(None);
             }
             let right_id = p.child(right_index);
             let separator = p.key(right_index).to_vec();
@@ -1067,11 +1086,12 @@ impl BTree {
                 high.as_ref().map_or(0, |h| h.len() + 2) + l.low_fence().map_or(0, |f| f.len() + 2);
             let cells_now: usize = l.used_space();
             if cells_now + need + fence_room + node::SLOTS_OFFSET > ns {
-                changed.push(node);
-                changed.push(right);
-                changed.push(parent);
                 path.clear();
-                return Ok(());
+                if !merged {
+                    return Ok(Some(node));
+                }
+                changed.push(node);
+                return Ok(None);
             }
             // Rebuild the left node with everything, the right sibling's fence and link.
             let (low, prev, leftmost, level, mut cells) = {
@@ -1103,6 +1123,7 @@ impl BTree {
             changed.push(right);
             NodeMut::new(&mut parent, ns).remove(right_index);
             self.merge_count.fetch_add(1, Ordering::Relaxed);
+            merged = true;
             changed.push(node);
             let parent_node = NodeRef::new(&parent, ns);
             let is_root = path.is_empty();
@@ -1111,7 +1132,7 @@ impl BTree {
             {
                 changed.push(parent);
                 path.clear();
-                return Ok(());
+                return Ok(None);
             }
             node = parent;
         }

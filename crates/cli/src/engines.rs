@@ -103,7 +103,7 @@ pub struct StorageArgs {
     #[arg(long, value_name = "SIZE", default_value = "64MiB")]
     pub memory: ByteSize,
 
-    /// Page size (4KiB to 32KiB)
+    /// Page size: 4KiB, 8KiB or 16KiB
     #[arg(long, value_name = "SIZE", default_value = "8KiB")]
     pub page_size: ByteSize,
 

@@ -176,7 +176,7 @@ impl Wal {
             group: Mutex::new(GroupState::default()),
             group_done: Condvar::new(),
             segments: Mutex::new(BTreeMap::new()),
-            recyclable: Mutex::new(Vec::new()),
+            recyclable: Mutex::new(adopt_spares(&config.dir, config.recycle_segments_max)?),
             retention: Retention::default(),
             redo_lsn: AtomicU64::new(redo.0),
             control: Mutex::new(control),
@@ -764,4 +764,32 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     d.sync_all()
         .map_err(|e| storelab_pager::Error::io(dir, "fsync dir", e))?;
     Ok(())
+}
+
+/// The spare segments an earlier process left in `dir` (`spare-*`, renamed there by
+/// checkpoints for reuse): up to `max` are adopted for reuse by this process, in name order,
+/// and the rest deleted, so spares never pile up across restarts. A spare holds stale records
+/// only; it is renamed into place and its header rewritten before any use, exactly as a spare
+/// recycled within one process.
+fn adopt_spares(dir: &Path, max: usize) -> Result<Vec<PathBuf>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(storelab_pager::Error::io(dir, "read_dir", e).into()),
+    };
+    let mut spares: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|name| name.starts_with("spare-"))
+                && e.file_type().is_ok_and(|t| t.is_file())
+        })
+        .map(|e| e.path())
+        .collect();
+    spares.sort();
+    for extra in spares.split_off(max.min(spares.len())) {
+        std::fs::remove_file(&extra).map_err(|e| storelab_pager::Error::io(&extra, "unlink", e))?;
+    }
+    Ok(spares)
 }

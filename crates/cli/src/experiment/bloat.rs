@@ -948,10 +948,10 @@ fn findings(runs: &[Run], page_bytes: u64) -> (Vec<String>, Verdict) {
              {} MiB (two per heap page scanned), so at least {:.0}% is its index deletions, \
              {} bytes per index entry removed (autovacuum's runs: {} bytes per entry, all \
              log included), against {} bytes of log per update for the updates themselves. \
-             The B+tree logs each deletion on its own, and a deletion that leaves a leaf below \
-             its merge threshold (half full) is logged as page images of the leaf, its right \
-             sibling and their parent, merged or not: a VACUUM that takes most entries out of \
-             a leaf pays that on many of its deletions.",
+             The B+tree logs each deletion as a record of its own (a compact one naming the \
+             slot; a deletion that merges two nodes logs images of the nodes it changed), and \
+             the first change to an index page after a checkpoint logs the whole page \
+             (torn-page protection).",
             mib(fv.log_appended),
             mib(heap_images_max),
             100.0 * index_share.max(0.0),

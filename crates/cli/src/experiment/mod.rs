@@ -168,8 +168,8 @@ pub struct ExperimentArgs {
     #[arg(long, value_name = "F", default_value_t = 1.0)]
     pub scale: f64,
 
-    /// Directory for the experiment's databases (default: a temporary directory inside
-    /// --out, removed at the end)
+    /// Where the experiment's databases are made, in a temporary directory removed at the end
+    /// (default: inside --out)
     #[arg(long, value_name = "DIR")]
     pub work_dir: Option<PathBuf>,
 
@@ -382,17 +382,15 @@ pub fn run(args: &ExperimentArgs) -> Result<()> {
         ]
     };
     std::fs::create_dir_all(&args.out).with_context(|| format!("create {}", args.out.display()))?;
-    let temp;
-    let work = match &args.work_dir {
-        Some(d) => d.clone(),
-        None => {
-            temp = tempfile::Builder::new()
-                .prefix(".storelab-experiment")
-                .tempdir_in(&args.out)
-                .with_context(|| format!("create a scratch directory in {}", args.out.display()))?;
-            temp.path().to_path_buf()
-        }
-    };
+    // The databases go into a temporary directory of our own (inside --work-dir, default
+    // --out), removed at the end: a --work-dir pointed at the wrong place loses nothing.
+    let base = args.work_dir.as_ref().unwrap_or(&args.out);
+    std::fs::create_dir_all(base).with_context(|| format!("create {}", base.display()))?;
+    let temp = tempfile::Builder::new()
+        .prefix(".storelab-experiment")
+        .tempdir_in(base)
+        .with_context(|| format!("create a scratch directory in {}", base.display()))?;
+    let work = temp.path().to_path_buf();
     let machine = report::Machine::read(&work);
     let mut failed = Vec::new();
     for e in chosen {
