@@ -631,7 +631,7 @@ struct PanelRow {
 
 /// The colour of legend entry `i`: a fixed palette (matplotlib's "tab10"), so that an entry
 /// has the same colour in every plot of a report.
-fn colour(i: usize) -> RGBColor {
+pub(crate) fn colour(i: usize) -> RGBColor {
     const PALETTE: [RGBColor; 10] = [
         RGBColor(31, 119, 180),
         RGBColor(255, 127, 14),
@@ -675,7 +675,9 @@ fn render_svg(rows: &[PanelRow]) -> Result<String> {
     Ok(svg)
 }
 
-fn plot_error<E: std::error::Error + Send + Sync>(e: DrawingAreaErrorKind<E>) -> anyhow::Error {
+pub(crate) fn plot_error<E: std::error::Error + Send + Sync>(
+    e: DrawingAreaErrorKind<E>,
+) -> anyhow::Error {
     anyhow!("drawing a plot: {e}")
 }
 
@@ -701,7 +703,7 @@ fn y_range(panel: &BarPanel) -> (f64, f64) {
 }
 
 /// An axis tick: 1.5k, 20k, 3M rather than 1500, 20000, 3000000.
-fn axis_text(v: f64) -> String {
+pub(crate) fn axis_text(v: f64) -> String {
     let trim = |s: String| {
         if s.contains('.') {
             s.trim_end_matches('0').trim_end_matches('.').to_string()

@@ -2,12 +2,14 @@
 //! a legend at the right. Only plotters' SVG backend: text becomes `<text>` elements laid out
 //! by the viewer (no fonts are loaded), as in `storelab report`.
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::report::{Plot, PlotKind};
+// The palette, error conversion and tick labels of `storelab report`, so that both draw alike.
+use crate::report::{axis_text as tick, colour, plot_error};
 
 /// Width of a plot, in pixels.
 const WIDTH_PX: u32 = 900;
@@ -15,47 +17,6 @@ const WIDTH_PX: u32 = 900;
 const HEIGHT_PX: u32 = 420;
 /// Room at the right for the legend, at least.
 const LEGEND_MIN_PX: u32 = 170;
-
-/// The colour of series `i` (matplotlib's "tab10"), the same in every plot.
-pub fn colour(i: usize) -> RGBColor {
-    const PALETTE: [RGBColor; 10] = [
-        RGBColor(31, 119, 180),
-        RGBColor(255, 127, 14),
-        RGBColor(44, 160, 44),
-        RGBColor(214, 39, 40),
-        RGBColor(148, 103, 189),
-        RGBColor(140, 86, 75),
-        RGBColor(227, 119, 194),
-        RGBColor(127, 127, 127),
-        RGBColor(188, 189, 34),
-        RGBColor(23, 190, 207),
-    ];
-    PALETTE[i % PALETTE.len()]
-}
-
-fn plot_error<E: std::error::Error + Send + Sync>(e: DrawingAreaErrorKind<E>) -> anyhow::Error {
-    anyhow!("drawing a plot: {e}")
-}
-
-/// An axis tick: 1.5k, 20k, 3M rather than 1500, 20000, 3000000.
-fn tick(v: f64) -> String {
-    let trim = |s: String| {
-        if s.contains('.') {
-            s.trim_end_matches('0').trim_end_matches('.').to_string()
-        } else {
-            s
-        }
-    };
-    if v.abs() >= 1e6 {
-        format!("{}M", trim(format!("{:.1}", v / 1e6)))
-    } else if v.abs() >= 1e3 {
-        format!("{}k", trim(format!("{:.1}", v / 1e3)))
-    } else if v == 0.0 {
-        "0".into()
-    } else {
-        trim(format!("{v:.2}"))
-    }
-}
 
 /// The range of an axis over `values`: from zero (linear) or a power of ten (log) to a
 /// little above the largest.
